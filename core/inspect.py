@@ -1,0 +1,52 @@
+"""`facetvlp inspect FILE`: domains register one summariser per file kind.
+
+A summariser takes a path and returns a JSON-able dict (never patient identifiers), or raises a
+ReadError. The core keeps only the table; domains fill it when they are imported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import UnsupportedFileError
+
+Summariser = Callable[[str], dict[str, Any]]
+
+_BY_SUFFIX: dict[str, Summariser] = {}
+_SNIFFERS: list[tuple[Callable[[str], bool], Summariser]] = []
+
+
+def register_inspector(suffixes: tuple[str, ...] = (), sniff: Callable[[str], bool] | None = None):
+    """Register ``fn(path) -> dict`` for file suffixes (".dcm", ".tif", ".osm.pbf" ...) and/or a
+    content sniffer (DICOM files often have no suffix)."""
+
+    def wrap(fn: Summariser) -> Summariser:
+        for suffix in suffixes:
+            _BY_SUFFIX[suffix.lower()] = fn
+        if sniff is not None:
+            _SNIFFERS.append((sniff, fn))
+        return fn
+
+    return wrap
+
+
+def inspect_file(path: str | os.PathLike) -> dict[str, Any]:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UnsupportedFileError(path, "no such file or directory")
+    name = Path(path).name.lower()
+    # longest suffix first so ".osm.pbf" wins over ".pbf"
+    for suffix in sorted(_BY_SUFFIX, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _BY_SUFFIX[suffix](path)
+    for sniff, fn in _SNIFFERS:
+        if sniff(path):
+            return fn(path)
+    known = ", ".join(sorted(_BY_SUFFIX)) or "(none registered)"
+    raise UnsupportedFileError(path, f"no inspector for this kind of file; known suffixes: {known}")
+
+
+def registered_suffixes() -> list[str]:
+    return sorted(_BY_SUFFIX)
