@@ -1,13 +1,16 @@
 """Dataset base class with the `on_error` policy shared by every domain.
 
-A domain dataset implements ``__len__`` and ``load(index) -> sample dict``. The base class turns a
-:class:`ReadError` into either an exception (``on_error="raise"``) or a skipped item
-(``on_error="skip"``): the item comes back as ``None``, the collate drops it and counts it, and the
-engine reports the count in its logs and metrics.json. One bad file never kills a run in skip mode.
+A domain dataset implements ``__len__`` and ``load(index) -> sample dict``. On a :class:`ReadError`
+the base class either re-raises (``on_error="raise"``) or, with ``on_error="skip"``, logs the file
+and reason and serves the next readable item in its place, recording how many it passed over in
+``meta["skipped"]``. Replacing rather than dropping keeps every batch full, which DDP needs (all
+ranks gather equal-sized features); the collate sums the counts and the engine reports them in its
+logs and metrics.json. One bad file never kills a run in skip mode.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -22,29 +25,53 @@ ON_ERROR_CHOICES = ("raise", "skip")
 
 
 class SampleDataset(Dataset):
-    """Base of all facetvlp datasets: ``dataset[i]`` is a sample dict, or None when skipped."""
+    """Base of all facetvlp datasets: ``dataset[i]`` is a sample dict."""
 
     #: class names, in label order, when the dataset has labels (zero-shot evaluators read it)
     classes: list[str] = []
+    #: give up after this many unreadable items in a row: the data is broken, not one file
+    max_consecutive_errors = 32
 
-    def __init__(self, on_error: str = "raise"):
+    def __init__(self, on_error: str = "raise", seed: int = 0):
         if on_error not in ON_ERROR_CHOICES:
             raise ConfigError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
         self.on_error = on_error
-        self.skipped = 0  # counted in this process; the collate carries counts across workers
+        self.seed = seed
+        self.epoch = 0
+        self.skipped = 0  # in this process; batches carry the counts across workers
 
     def load(self, index: int) -> dict[str, Any]:
         raise NotImplementedError
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
-        try:
-            sample = self.load(index)
-        except ReadError as exc:
-            if self.on_error == "raise":
-                raise
-            self.skipped += 1
-            log.warning("skipping item %d: %s", index, exc)
-            return None
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def sample_seed(self, index: int) -> int:
+        """A seed for random augmentation of item `index` that depends only on (seed, epoch,
+        index): augmentations drawn from it are the same after a resume and with any number of
+        workers. Pass it to MONAI's ``set_random_state(seed=...)`` or ``numpy.random.default_rng``."""
+        digest = hashlib.blake2b(f"{self.seed}:{self.epoch}:{index}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "little") % (2**31)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.on_error == "raise":
+            return self._checked(self.load(index), index)
+        first_error = None
+        for offset in range(min(len(self), self.max_consecutive_errors)):
+            current = (index + offset) % len(self)
+            try:
+                sample = self._checked(self.load(current), current)
+            except ReadError as exc:
+                self.skipped += 1
+                first_error = first_error or exc
+                log.warning("skipping unreadable item %d: %s", current, exc)
+                continue
+            sample["meta"]["skipped"] = offset
+            return sample
+        raise ReadError(first_error.path, f"{self.max_consecutive_errors} unreadable items in a row "
+                        f"from index {index}; first: {first_error.reason}")
+
+    def _checked(self, sample: dict[str, Any], index: int) -> dict[str, Any]:
         sample.setdefault("meta", {})
         sample["meta"].setdefault("index", int(index))
         return check_sample(sample, where=f"{type(self).__name__}[{index}]")

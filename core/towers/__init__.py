@@ -1,0 +1,11 @@
+"""Towers: thin adapters over timm, transformers and our own small encoders, one interface."""
+
+from .base import Tower, TowerOutput
+from .text_hf import HFTextTower, resolve_model_dir
+from .text_scratch import ScratchTextTower
+from .vision_timm import TimmVisionTower, random_patch_mask
+
+__all__ = [
+    "Tower", "TowerOutput", "TimmVisionTower", "HFTextTower", "ScratchTextTower",
+    "resolve_model_dir", "random_patch_mask",
+]
