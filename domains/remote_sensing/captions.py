@@ -1,0 +1,468 @@
+"""Captions for image tiles from the OpenStreetMap objects inside them.
+
+In the spirit of SkyScript and RSTeller (captions generated from OSM tags for the ground a tile
+covers), a caption names the tile's main object(s) with how much of the image they take up and
+where they sit ("in the upper left"), then the smaller objects around them. Object names come
+from the iD presets (see presets.py), so the same description can be written in every language
+the presets are translated into, as RS-M-CLIP does with translated captions.
+
+All geometry is measured in the tile's own pixel space (the tile's affine transform inverted),
+so "upper left" means the upper left of the image whatever the CRS or grid rotation, and
+coverage is a fraction of the image.
+
+Quality filters drop what a viewer could not see: an area must show at least
+``min_area_fraction`` of the tile, a line at least ``min_line_fraction`` of the tile side, and a
+tile needs ``min_features`` such objects to get a caption at all. Only objects whose preset
+belongs to a kind of thing visible from above (``VISIBLE_KINDS``) count; a bus-stop node or an
+administrative boundary is not.
+
+The phrase tables below are our own wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import shapely
+from affine import Affine
+from shapely import affinity
+from shapely.geometry import box
+
+from .osm import OSMFeature, OSMLayer
+from .presets import Preset, PresetIndex
+
+#: top-level preset keys whose objects are visible in an overhead image
+VISIBLE_KINDS = frozenset({
+    "aeroway", "amenity", "building", "highway", "landuse", "leisure", "man_made", "natural",
+    "power", "railway", "waterway", "water", "landcover", "golf", "military",
+})
+# an amenity or military site shows from above as its grounds, never as a node or a line
+_AREA_ONLY_KINDS = frozenset({"amenity", "military"})
+# land cover is named like a material ("grass", "water"), not counted like buildings
+_MASS_KINDS = frozenset({"landuse", "natural", "landcover", "water"})
+# tags that put an object out of sight of the camera
+_HIDDEN = {"tunnel": {"yes", "culvert", "building_passage"}, "location": {"underground", "indoor"}}
+
+# A line crossing the whole tile weighs like an area covering this fraction of it (a road or a
+# river is prominent, but thin).
+LINE_WEIGHT = 0.15
+POINT_WEIGHT = 0.005
+
+# 3 x 3 cells of the image, row-major from the top left, then "everywhere".
+_CELLS = ("upper_left", "top", "upper_right", "left", "centre", "right", "lower_left", "bottom",
+          "lower_right")
+
+PHRASES: dict[str, dict[str, object]] = {
+    "en": {
+        "lead": "An aerial image of {main}",
+        "around": ", next to {others}",
+        "end": ".",
+        "and": " and ",
+        "sep": ", ",
+        "cover": "covering about {pct}% of the image",
+        "where": {
+            "upper_left": "in the upper left", "top": "at the top",
+            "upper_right": "in the upper right", "left": "on the left", "centre": "in the centre",
+            "right": "on the right", "lower_left": "in the lower left", "bottom": "at the bottom",
+            "lower_right": "in the lower right"
+        },
+        "run": {
+            "horizontal": "running from left to right", "vertical": "running from top to bottom",
+            "diagonal": "running diagonally across the image",
+        },
+    },
+    "de": {
+        "lead": "Luftbild: {main}",
+        "around": "; daneben {others}",
+        "end": ".",
+        "and": " und ",
+        "sep": ", ",
+        "cover": "auf etwa {pct} % des Bildes",
+        "where": {
+            "upper_left": "oben links", "top": "oben", "upper_right": "oben rechts",
+            "left": "links", "centre": "in der Mitte", "right": "rechts",
+            "lower_left": "unten links", "bottom": "unten", "lower_right": "unten rechts"
+        },
+        "run": {
+            "horizontal": "von links nach rechts verlaufend",
+            "vertical": "von oben nach unten verlaufend", "diagonal": "schräg durch das Bild",
+        },
+    },
+    "fr": {
+        "lead": "Image aérienne : {main}",
+        "around": " ; à côté : {others}",
+        "end": ".",
+        "and": " et ",
+        "sep": ", ",
+        "cover": "sur environ {pct} % de l'image",
+        "where": {
+            "upper_left": "en haut à gauche", "top": "en haut", "upper_right": "en haut à droite",
+            "left": "à gauche", "centre": "au centre", "right": "à droite",
+            "lower_left": "en bas à gauche", "bottom": "en bas", "lower_right": "en bas à droite"
+        },
+        "run": {
+            "horizontal": "de gauche à droite", "vertical": "de haut en bas",
+            "diagonal": "en diagonale à travers l'image",
+        },
+    },
+    "es": {
+        "lead": "Imagen aérea: {main}",
+        "around": "; al lado: {others}",
+        "end": ".",
+        "and": " y ",
+        "sep": ", ",
+        "cover": "en cerca del {pct} % de la imagen",
+        "where": {
+            "upper_left": "arriba a la izquierda", "top": "arriba",
+            "upper_right": "arriba a la derecha", "left": "a la izquierda",
+            "centre": "en el centro", "right": "a la derecha",
+            "lower_left": "abajo a la izquierda", "bottom": "abajo",
+            "lower_right": "abajo a la derecha"
+        },
+        "run": {
+            "horizontal": "de izquierda a derecha", "vertical": "de arriba abajo",
+            "diagonal": "en diagonal a través de la imagen",
+        },
+    },
+    "pt-BR": {
+        "lead": "Imagem aérea: {main}",
+        "around": "; ao lado: {others}",
+        "end": ".",
+        "and": " e ",
+        "sep": ", ",
+        "cover": "em cerca de {pct}% da imagem",
+        "where": {
+            "upper_left": "no canto superior esquerdo", "top": "na parte de cima",
+            "upper_right": "no canto superior direito", "left": "à esquerda",
+            "centre": "no centro", "right": "à direita",
+            "lower_left": "no canto inferior esquerdo", "bottom": "na parte de baixo",
+            "lower_right": "no canto inferior direito"
+        },
+        "run": {
+            "horizontal": "da esquerda para a direita", "vertical": "de cima para baixo",
+            "diagonal": "na diagonal da imagem",
+        },
+    },
+    "zh-CN": {
+        "lead": "航拍图像：{main}",
+        "around": "；旁边有{others}",
+        "end": "。",
+        "and": "，以及",
+        "sep": "，",
+        "cover": "约占图像的{pct}%",
+        "where": {
+            "upper_left": "位于左上方", "top": "位于上方", "upper_right": "位于右上方",
+            "left": "位于左侧", "centre": "位于中央", "right": "位于右侧",
+            "lower_left": "位于左下方", "bottom": "位于下方", "lower_right": "位于右下方"
+        },
+        "run": {"horizontal": "从左到右穿过", "vertical": "从上到下穿过", "diagonal": "斜穿图像"},
+    },
+    "ar": {
+        "lead": "صورة جوية: {main}",
+        "around": "؛ وبجانبها {others}",
+        "end": ".",
+        "and": " و",
+        "sep": "، ",
+        "cover": "تغطي نحو {pct}٪ من الصورة",
+        "where": {
+            "upper_left": "في أعلى اليسار", "top": "في الأعلى", "upper_right": "في أعلى اليمين",
+            "left": "على اليسار", "centre": "في الوسط", "right": "على اليمين",
+            "lower_left": "في أسفل اليسار", "bottom": "في الأسفل", "lower_right": "في أسفل اليمين"
+        },
+        "run": {
+            "horizontal": "يمتد من اليسار إلى اليمين", "vertical": "يمتد من الأعلى إلى الأسفل",
+            "diagonal": "يمتد قطريًا عبر الصورة",
+        },
+    },
+}
+CAPTION_LANGUAGES = tuple(PHRASES)
+# languages whose preset names are capitalised only as titles ("Parking Lot")
+_LOWERCASE_NAMES = frozenset({"en", "fr", "es", "pt-BR"})
+
+
+@dataclass
+class ObjectGroup:
+    """All visible objects of one preset in a tile."""
+
+    preset: Preset
+    kind: str  # "area", "line" or "point"
+    features: list[OSMFeature]  # clipped to the tile, geometry in tile pixels (x right, y down)
+    coverage: float = 0.0  # areas: fraction of the image covered
+    span: float = 0.0  # lines: visible length / tile side
+    cell: str = "centre"  # one of _CELLS or "everywhere"
+    run: str | None = None  # lines crossing much of the tile: "horizontal" | "vertical" | "diagonal"
+
+    @property
+    def count(self) -> int:
+        return len(self.features)
+
+    @property
+    def salience(self) -> float:
+        if self.kind == "area":
+            return self.coverage
+        if self.kind == "line":
+            return LINE_WEIGHT * min(self.span, 1.5)
+        return POINT_WEIGHT * self.count
+
+    @property
+    def refs(self) -> list[str]:
+        return [f.ref for f in self.features if f.ref]
+
+
+@dataclass
+class TileDescription:
+    """What a caption says: the main object groups and the ones around them."""
+
+    main: list[ObjectGroup]
+    others: list[ObjectGroup] = field(default_factory=list)
+
+    @property
+    def groups(self) -> list[ObjectGroup]:
+        return self.main + self.others
+
+
+class OSMCaptioner:
+    """Describe a tile from its OSM objects and write the description in several languages.
+
+    Args:
+        presets: the preset index (default: the packaged iD presets).
+        languages: caption languages, any of ``CAPTION_LANGUAGES``.
+        min_area_fraction: an area must cover at least this fraction of the tile to count.
+        min_line_fraction: a line must show at least this fraction of the tile side.
+        min_features: tiles with fewer counted objects get no caption (None).
+        max_main: at most this many groups are named as the main objects.
+        max_others: at most this many further groups are named as surroundings.
+        kinds: which feature kinds count ("area", "line", "point"); tagged points are mostly
+            shops and signs that do not show from above, so they are off by default.
+    """
+
+    def __init__(
+        self,
+        presets: PresetIndex | None = None,
+        languages: Sequence[str] = ("en", "de"),
+        min_area_fraction: float = 0.002,
+        min_line_fraction: float = 0.1,
+        min_features: int = 1,
+        max_main: int = 2,
+        max_others: int = 3,
+        kinds: Iterable[str] = ("area", "line"),
+    ):
+        unknown = [lang for lang in languages if lang not in PHRASES]
+        if unknown:
+            raise ValueError(f"no caption phrases for {unknown}; choose from {CAPTION_LANGUAGES}")
+        self.presets = presets or PresetIndex.default()
+        self.languages = tuple(languages)
+        self.min_area_fraction = min_area_fraction
+        self.min_line_fraction = min_line_fraction
+        self.min_features = min_features
+        self.max_main = max_main
+        self.max_others = max_others
+        self.kinds = frozenset(kinds)
+
+    def settings(self) -> dict:
+        """Everything that changes the captions (part of the pair manifest's cache key)."""
+        return {
+            "languages": list(self.languages),
+            "min_area_fraction": self.min_area_fraction,
+            "min_line_fraction": self.min_line_fraction,
+            "min_features": self.min_features,
+            "max_main": self.max_main,
+            "max_others": self.max_others,
+            "kinds": sorted(self.kinds),
+        }
+
+    # -- describing ---------------------------------------------------------------------------
+
+    def describe_tile(
+        self, layer: OSMLayer, transform: Affine | Sequence[float], width: int, height: int
+    ) -> TileDescription | None:
+        """Describe the tile of ``width`` x ``height`` pixels whose pixel->CRS affine is
+        ``transform``; ``layer`` must already be in the raster's CRS."""
+        transform = transform if isinstance(transform, Affine) else Affine(*transform[:6])
+        corners = [transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
+        inside = layer.clip(shapely.Polygon(corners))
+        return self.describe(inside, transform, width, height)
+
+    def describe(
+        self, features: Sequence[OSMFeature], transform: Affine, width: int, height: int
+    ) -> TileDescription | None:
+        """Describe already-clipped ``features`` (in the CRS of ``transform``)."""
+        inverse = ~transform
+        to_pixels = [inverse.a, inverse.b, inverse.d, inverse.e, inverse.c, inverse.f]
+        tile = box(0, 0, width, height)
+        side = float(np.sqrt(width * height))
+        groups: dict[tuple[str, str], ObjectGroup] = {}
+        for feature in features:
+            kind = feature.kind
+            if kind not in self.kinds:
+                continue
+            if any(feature.tags.get(key) in values for key, values in _HIDDEN.items()):
+                continue
+            preset = self.presets.match(feature.tags, kind)
+            if preset is None or not _visible(preset, kind):
+                continue
+            geometry = affinity.affine_transform(feature.geometry, to_pixels).intersection(tile)
+            if kind == "area" and geometry.area < self.min_area_fraction * width * height:
+                continue
+            if kind == "line" and geometry.length < self.min_line_fraction * side:
+                continue
+            if geometry.is_empty:
+                continue
+            pixel_feature = OSMFeature(feature.osm_type, feature.osm_id, feature.tags, geometry)
+            groups.setdefault((preset.id, kind), ObjectGroup(preset, kind, [])).features.append(
+                pixel_feature
+            )
+        if sum(g.count for g in groups.values()) < max(self.min_features, 1):
+            return None
+        for group in groups.values():
+            _measure(group, width, height, side)
+        ranked = sorted(groups.values(), key=lambda g: (-g.salience, g.preset.id, g.kind))
+        main = [ranked[0]]
+        for group in ranked[1 : self.max_main]:
+            # a second main object only when it is about as prominent as the first
+            if group.salience >= 0.5 * ranked[0].salience:
+                main.append(group)
+        others = ranked[len(main) : len(main) + self.max_others]
+        return TileDescription(main, others)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def caption(self, description: TileDescription, language: str = "en") -> str:
+        phrases = PHRASES[language]
+        main = _join([self._main_phrase(g, language) for g in description.main], phrases)
+        text = phrases["lead"].format(main=main)
+        if description.others:
+            others = _join([self._name_phrase(g, language) for g in description.others], phrases)
+            text += phrases["around"].format(others=others)
+        return text + phrases["end"]
+
+    def captions(self, description: TileDescription) -> dict[str, str]:
+        return {language: self.caption(description, language) for language in self.languages}
+
+    def caption_tile(
+        self, layer: OSMLayer, transform: Affine | Sequence[float], width: int, height: int
+    ) -> dict[str, str] | None:
+        """Captions in every language for one tile, or None when the tile fails the filters."""
+        description = self.describe_tile(layer, transform, width, height)
+        return None if description is None else self.captions(description)
+
+    def _main_phrase(self, group: ObjectGroup, language: str) -> str:
+        phrases = PHRASES[language]
+        parts = [self._name_phrase(group, language)]
+        if group.kind == "area":
+            parts.append(phrases["cover"].format(pct=_percent(group.coverage)))
+        if group.run is not None:
+            parts.append(phrases["run"][group.run])
+        elif group.cell != "everywhere":
+            # an area spread over the whole image has no position; its coverage says it all
+            parts.append(phrases["where"][group.cell])
+        return ("，" if language == "zh-CN" else " ").join(parts)
+
+    def _name_phrase(self, group: ObjectGroup, language: str) -> str:
+        return object_name(group.preset, language, group.count, group.kind)
+
+
+def object_name(preset: Preset, language: str, count: int = 1, kind: str = "area") -> str:
+    """A preset's name as it reads inside a sentence.
+
+    Discrete objects are counted ("a parking lot", "12 buildings"); land cover is named bare
+    ("grass", "managed forest"); lines are named without a count, because OSM splits one road
+    into many ways ("a footway", "footways"). Languages other than English keep the dictionary
+    form and put a count in brackets: we do not inflect nouns we did not write.
+    """
+    name = preset.name(language)
+    if language in _LOWERCASE_NAMES:
+        name = name.lower()
+    top = preset.id.split("/", 1)[0]
+    if kind == "area" and top in _MASS_KINDS:
+        return name
+    if language == "en":
+        if count == 1:
+            return f"{english_article(name)} {name}"
+        return english_plural(name) if kind == "line" else f"{count} {english_plural(name)}"
+    if count == 1 or kind == "line":
+        return name
+    return f"{count}处{name}" if language == "zh-CN" else f"{name} ({count})"
+
+
+def english_article(phrase: str) -> str:
+    # "an area", "a university": a written u sounds like "you" in uni-/us-/ut- words
+    vowel = phrase[:1] in ("a", "e", "i", "o") or (
+        phrase[:1] == "u" and not phrase.startswith(("uni", "us", "ut"))
+    )
+    return "an" if vowel else "a"
+
+
+def english_plural(phrase: str) -> str:
+    """Plural of the last word of an English noun phrase ("parking lot" -> "parking lots")."""
+    head, _, last = phrase.rpartition(" ")
+    if last.endswith(("s", "x", "z", "ch", "sh")):
+        last += "es"
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u", ""):
+        last = last[:-1] + "ies"
+    else:
+        last += "s"
+    return f"{head} {last}" if head else last
+
+
+def _visible(preset: Preset, kind: str) -> bool:
+    if not preset.searchable and all(v == "*" for v in preset.tags.values()):
+        return False  # iD's catch-all for a key ("Land Use Feature"): says nothing about the look
+    top = preset.id.split("/", 1)[0]
+    if top not in VISIBLE_KINDS:
+        return False
+    return kind == "area" or top not in _AREA_ONLY_KINDS
+
+
+def _measure(group: ObjectGroup, width: int, height: int, side: float) -> None:
+    geometry = shapely.union_all([f.geometry for f in group.features])
+    if group.kind == "area":
+        group.coverage = float(geometry.area / (width * height))
+        anchor = geometry.centroid
+    elif group.kind == "line":
+        group.span = float(geometry.length / side)
+        anchor = shapely.line_interpolate_point(geometry, 0.5, normalized=True) if isinstance(
+            geometry, shapely.LineString
+        ) else geometry.centroid
+        if group.span >= 0.6:
+            group.run = _direction(geometry)
+    else:
+        anchor = geometry.centroid
+    minx, miny, maxx, maxy = geometry.bounds
+    if group.kind == "area" and (
+        group.coverage >= 0.6 or (maxx - minx >= 0.8 * width and maxy - miny >= 0.8 * height
+                                  and group.coverage >= 0.3)
+    ):
+        group.cell = "everywhere"
+        return
+    column = min(int(3 * anchor.x / width), 2) if width else 1
+    row = min(int(3 * anchor.y / height), 2) if height else 1
+    group.cell = _CELLS[3 * max(row, 0) + max(column, 0)]
+
+
+def _direction(geometry) -> str:
+    """Overall direction of a line set in pixel space, from its principal axis."""
+    coords = shapely.get_coordinates(geometry)
+    centred = coords - coords.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    dx, dy = np.abs(axes[0])
+    angle = np.degrees(np.arctan2(dy, dx))
+    if angle < 25:
+        return "horizontal"
+    if angle > 65:
+        return "vertical"
+    return "diagonal"
+
+
+def _percent(fraction: float) -> int:
+    # round to 5 % steps above 10 %: finer figures are noise for a caption
+    pct = 100 * fraction
+    return max(1, round(pct)) if pct < 10 else int(5 * round(pct / 5))
+
+
+def _join(items: list[str], phrases: Mapping[str, object]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return phrases["sep"].join(items[:-1]) + phrases["and"] + items[-1]
