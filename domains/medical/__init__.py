@@ -1,0 +1,3 @@
+"""Medical domain: DICOM reading, reports, knowledge and chest X-ray datasets."""
+
+from . import dicom_read, dicom_inspect  # noqa: F401  (DICOM side: reader, inspector)

@@ -1,0 +1,393 @@
+"""Read one DICOM file into a float32 array plus privacy-safe metadata.
+
+Output range (documented in docs/medical_dicom.md):
+
+* ``window="header"`` (default), an explicit ``(center, width)``, or ``"percentile"``: values in
+  [0, 1]; 0 is the dark end of the display (MONOCHROME1 is inverted so that 0 is always black).
+* ``window=None``: the modality values themselves (Hounsfield units for CT, stored values scaled by
+  Rescale Slope/Intercept otherwise; colour images in their stored 0..2**bits-1 range), not inverted.
+
+Shapes: grey (H, W); colour (H, W, 3); multi-frame (F, H, W) or (F, H, W, 3); ``frame=i`` decodes
+only frame ``i``.
+
+Why this is faster than a general loader: the header is parsed lazily and only the attributes we
+use are ever converted; no full metadata dictionary or affine is built; each transfer syntax goes
+straight to the installed decoder that measured fastest for it (libjpeg-turbo through Pillow for
+baseline JPEG, OpenJPEG for lossy JPEG 2000, GDCM for JPEG-LS ...); the colour conversion and the
+windowing run once, in place, on the float32 array we return anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.uid import UID
+
+from facetvlp.core.errors import ReadError, UnsupportedFileError
+
+from .phi import install_pydicom_log_redaction, pseudonymous_key
+
+install_pydicom_log_redaction()
+
+
+class DicomReadError(ReadError):
+    """A DICOM file could not become an image; the message names the file and the reason."""
+
+
+class NotDicomError(DicomReadError):
+    """The bytes are not a DICOM data set (no 'DICM' marker and nothing parseable)."""
+
+
+class TruncatedDicomError(DicomReadError):
+    """The file ends early: before its Pixel Data, or inside it."""
+
+
+class MalformedDicomError(DicomReadError):
+    """A DICOM data set whose image attributes are missing or invalid (e.g. no Bits Allocated)."""
+
+
+class NotAnImageError(DicomReadError, UnsupportedFileError):
+    """A valid DICOM object that is not an image: RT plan, SR, waveform, DICOMDIR, SEG ..."""
+
+
+class UnsupportedSyntaxError(DicomReadError):
+    """A transfer syntax or pixel format that no installed decoder turns into an image."""
+
+
+class UndecodablePixelDataError(DicomReadError):
+    """Every installed decoder refused the compressed pixel data (corrupt or non-conformant)."""
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    array: np.ndarray  # float32, see the module docstring for shape and range
+    meta: dict[str, Any]  # JSON-able, identifier-free (see safe_meta)
+
+
+# The installed plugin that decoded each syntax fastest on the real test corpus
+# (benchmarks/dicom_read.py); pydicom's own order is tried if the preferred one fails.
+_PREFERRED_PLUGIN = {
+    "1.2.840.10008.1.2.4.50": "pillow",  # JPEG baseline: libjpeg-turbo
+    "1.2.840.10008.1.2.4.51": "pylibjpeg",  # JPEG extended (12-bit): libjpeg
+    "1.2.840.10008.1.2.4.57": "gdcm",  # JPEG lossless
+    "1.2.840.10008.1.2.4.70": "gdcm",  # JPEG lossless SV1
+    "1.2.840.10008.1.2.4.80": "gdcm",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "gdcm",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.90": "gdcm",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "pylibjpeg",  # JPEG 2000: OpenJPEG
+    "1.2.840.10008.1.2.5": "pylibjpeg",  # RLE lossless
+}
+
+# SOP classes whose pixel data is not an image of the patient.
+_NOT_IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "a DICOM-SEG label map (needs its source images; not read alone)",
+}
+
+_MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+_YBR_FULL = ("YBR_FULL", "YBR_FULL_422")
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# Attributes a readable image data set must hold; used to tell "not DICOM" from "DICOM without meta".
+_PLAUSIBLE_KEYWORDS = ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID", "SpecificCharacterSet")
+
+
+def read_header(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
+    """Parse a DICOM file (lazily: values are converted only when read) or raise a DicomReadError."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise DicomReadError(path, "is a directory; read a series folder with read_dicom_series")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warnings quote element values
+            try:
+                return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+            except InvalidDicomError:
+                # No 128-byte preamble + "DICM": legal for old files, so parse anyway and judge.
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+    except OSError as exc:
+        raise DicomReadError(path, f"cannot open: {exc.strerror or exc}") from exc
+    except Exception as exc:  # pydicom raises many types on garbage input
+        raise NotDicomError(path, f"not a DICOM file ({type(exc).__name__}: {exc})") from exc
+    if not any(keyword in ds for keyword in _PLAUSIBLE_KEYWORDS):
+        raise NotDicomError(
+            path, "no 'DICM' marker at byte 128 and the bytes do not parse as a DICOM data set"
+        )
+    return ds
+
+
+def safe_meta(ds: pydicom.Dataset) -> dict[str, Any]:
+    """The allow-listed, JSON-able header fields; nothing that identifies a patient or a visit.
+
+    Invalid values (a DS that is not a number ...) become None: a summary never fails on them.
+    """
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    sop_class = ds.get("SOPClassUID")
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    orientation = ds.get("ImageOrientationPatient")
+    return {
+        "modality": _text(ds.get("Modality")),
+        "sop_class": UID(sop_class).name if sop_class else None,
+        "photometric_interpretation": _text(ds.get("PhotometricInterpretation")),
+        "transfer_syntax_uid": str(ts) if ts else None,
+        "frames": _lenient_int(ds.get("NumberOfFrames"), default=1),
+        "rows": _lenient_int(ds.get("Rows")),
+        "columns": _lenient_int(ds.get("Columns")),
+        "samples_per_pixel": _lenient_int(ds.get("SamplesPerPixel"), default=1),
+        "bits_allocated": _lenient_int(ds.get("BitsAllocated")),
+        "bits_stored": _lenient_int(ds.get("BitsStored")),
+        "pixel_representation": _lenient_int(ds.get("PixelRepresentation")),
+        # PixelSpacing is (row spacing, column spacing) in mm
+        "spacing": _floats(spacing),
+        "orientation": _floats(orientation),
+        "view_position": _text(ds.get("ViewPosition")),
+        "study_key": pseudonymous_key(ds.get("StudyInstanceUID"), "study"),
+        "series_key": pseudonymous_key(ds.get("SeriesInstanceUID"), "series"),
+    }
+
+
+def read_dicom(
+    path: str | os.PathLike,
+    window: None | str | tuple[float, float] = "header",
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    frame: int | None = None,
+) -> DicomImage:
+    """Decode one DICOM image; see the module docstring for shapes and the output range.
+
+    ``window``: ``"header"`` uses the VOI LUT or Window Center/Width of the file (its first value)
+    and falls back to the image's own min..max; ``(center, width)`` applies that linear window in
+    modality units; ``"percentile"`` clips to ``percentiles`` of the image; ``None`` returns the
+    modality values unwindowed.
+    """
+    path = os.fspath(path)
+    if not (window is None or window in ("header", "percentile") or _is_pair(window)):
+        raise ValueError(f"window must be None, 'header', 'percentile' or (center, width): {window!r}")
+    ds = read_header(path)
+    _check_is_image(ds, path)
+    frames = _frame_count(ds, path)
+    if frame is not None and not 0 <= frame < frames:
+        raise IndexError(f"{path}: frame {frame} out of range (the file has {frames} frames)")
+
+    pixels, photometric = _decode(ds, path, frame)
+    meta = safe_meta(ds)
+    if photometric in _MONOCHROME:
+        array, meta["window_source"] = _grey_to_float(pixels, ds, window, percentiles)
+        if photometric == "MONOCHROME1" and window is not None:
+            np.subtract(1.0, array, out=array)  # MONOCHROME1: low values are white
+    else:
+        array, meta["window_source"] = _colour_to_float(pixels, ds, photometric, window, percentiles)
+    meta["frame"] = frame
+    meta["value_range"] = None if window is None else [0.0, 1.0]
+    return DicomImage(array, meta)
+
+
+def load_dicom_sample(path: str | os.PathLike, **read_kwargs) -> dict[str, Any]:
+    """A sample dict for datasets: ``image`` (C, H, W) float32 tensor (C=1 grey, 3 colour) + meta.
+
+    A multi-frame file gives its first frame unless ``frame=`` says otherwise.
+    """
+    import torch
+
+    path = os.fspath(path)
+    if read_kwargs.get("frame") is None:
+        header = read_header(path, stop_before_pixels=True)
+        if _frame_count(header, path) > 1:
+            read_kwargs["frame"] = 0
+    image = read_dicom(path, **read_kwargs)
+    array = image.array
+    tensor = torch.from_numpy(array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return {"image": tensor, "meta": image.meta}
+
+
+def _frame_count(ds: pydicom.Dataset, path: str) -> int:
+    try:
+        return _int(ds.get("NumberOfFrames"), default=1)
+    except (ValueError, TypeError) as exc:
+        raise MalformedDicomError(path, f"Number of Frames is not an integer ({exc})") from exc
+
+
+def _check_is_image(ds: pydicom.Dataset, path: str) -> None:
+    file_meta = getattr(ds, "file_meta", None) or {}
+    sop_class = str(ds.get("SOPClassUID") or file_meta.get("MediaStorageSOPClassUID") or "")
+    if sop_class in _NOT_IMAGE_SOP_CLASSES:
+        raise NotAnImageError(path, _NOT_IMAGE_SOP_CLASSES[sop_class])
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        what = f"'{UID(sop_class).name}' object" if sop_class else "DICOM object of no stated SOP class"
+        if "Rows" in ds or what.endswith("Image Storage' object"):
+            raise TruncatedDicomError(
+                path, f"an image ({what}) whose file ends before its Pixel Data (truncated, or pixels stripped)"
+            )
+        if len(ds) == 0:
+            raise TruncatedDicomError(path, "the file ends right after its File Meta Information")
+        raise NotAnImageError(path, f"a {what} with no pixel data")
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel") if k not in ds]
+    if "PixelData" in ds and missing:
+        raise MalformedDicomError(path, f"Pixel Data without the Image Pixel module: missing {missing}")
+    if "TransferSyntaxUID" not in file_meta:
+        raise MalformedDicomError(path, "no Transfer Syntax UID in the File Meta Information")
+
+
+def _decode(ds: pydicom.Dataset, path: str, frame: int | None) -> tuple[np.ndarray, str]:
+    """Decoded pixels (raw colour space) and the photometric interpretation they are now in."""
+    ts = UID(ds.file_meta.TransferSyntaxUID)
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError as exc:
+        raise UnsupportedSyntaxError(path, f"no pixel data decoder for transfer syntax {ts} ({ts.name})") from exc
+    if not decoder.is_available:
+        raise UnsupportedSyntaxError(
+            path, f"{ts.name}: no decoder plugin installed ({'; '.join(decoder.missing_dependencies)})"
+        )
+    preferred = _PREFERRED_PLUGIN.get(ts, "")
+    plugins = [preferred, ""] if preferred in decoder.available_plugins else [""]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for plugin in plugins:
+            try:
+                pixels, info = decoder.as_array(ds, index=frame, raw=True, decoding_plugin=plugin)
+                return pixels, str(info["photometric_interpretation"])
+            except Exception as exc:  # retry with every plugin, then classify the last failure
+                failure = exc
+    text = str(failure)
+    if "less than expected" in text or "too short" in text:
+        raise TruncatedDicomError(path, f"Pixel Data is shorter than the image needs ({text.split(' - ')[0]})") from failure
+    if isinstance(failure, (AttributeError, ValueError, TypeError)) and "decode" not in text.lower():
+        raise MalformedDicomError(path, f"invalid image attributes ({text})") from failure
+    reasons = " | ".join(line.strip() for line in text.splitlines()[1:]) or text
+    raise UndecodablePixelDataError(path, f"{ts.name}: every installed decoder refused the data: {reasons}") from failure
+
+
+def _grey_to_float(pixels, ds, window, percentiles) -> tuple[np.ndarray, str | None]:
+    if "ModalityLUTSequence" in ds:
+        array = apply_modality_lut(pixels, ds).astype(np.float32, copy=False)
+    else:
+        array = pixels.astype(np.float32)  # the one copy; everything below is in place
+        slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+        if slope is not None and float(slope) != 1.0:
+            array *= float(slope)
+        if intercept is not None and float(intercept) != 0.0:
+            array += float(intercept)
+    if window is None:
+        return array, None
+    if window == "header":
+        if "VOILUTSequence" in ds:
+            bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+            array = apply_voi_lut(array, ds, prefer_lut=True).astype(np.float32, copy=False)
+            return _scale(array, 0.0, 2.0**bits - 1), "voi_lut"
+        header_window = _header_window(ds)
+        if header_window is None:
+            return _scale(array, float(array.min()), float(array.max())), "min_max"
+        center, width, function = header_window
+        return _window(array, center, width, function), "header"
+    if window == "percentile":
+        low, high = np.percentile(array, percentiles)
+        return _scale(array, float(low), float(high)), "percentile"
+    return _window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
+
+
+def _colour_to_float(pixels, ds, photometric, window, percentiles) -> tuple[np.ndarray, str | None]:
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(pixels, ds)
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        array, top = rgb.astype(np.float32), 2.0**bits - 1
+    elif photometric == "RGB":
+        array, top = pixels.astype(np.float32), 2.0 ** int(ds.BitsStored) - 1
+    elif photometric in _YBR_FULL:
+        top = 2.0 ** int(ds.BitsStored) - 1
+        array = _ybr_full_to_rgb(pixels, top)
+    else:
+        raise UnsupportedSyntaxError(
+            ds.filename or "<dataset>", f"photometric interpretation {photometric!r} is not converted to RGB"
+        )
+    if window is None:
+        return array, None
+    if window == "header":
+        return _scale(array, 0.0, top), "bit_depth"
+    if window == "percentile":
+        low, high = np.percentile(array, percentiles)
+        return _scale(array, float(low), float(high)), "percentile"
+    return _window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
+
+
+# ITU-R BT.601 full range (DICOM PS3.3 C.7.6.3.1.2), as rows of [Y, Cb, Cr] -> R, G, B.
+_YBR_TO_RGB = np.array(
+    [[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]], dtype=np.float32
+)
+
+
+def _ybr_full_to_rgb(pixels: np.ndarray, top: float) -> np.ndarray:
+    ybr = pixels.astype(np.float32)
+    ybr[..., 1:] -= (top + 1) / 2  # chroma is centred on half the range (128 for 8-bit)
+    rgb = ybr @ _YBR_TO_RGB.T
+    return np.clip(rgb, 0.0, top, out=rgb)
+
+
+def _header_window(ds) -> tuple[float, float, str] | None:
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is None or width is None:
+        return None
+    center = float(center[0] if isinstance(center, pydicom.multival.MultiValue) else center)
+    width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+    function = str(ds.get("VOILUTFunction", "LINEAR")).upper() or "LINEAR"
+    if width <= (1.0 if function == "LINEAR" else 0.0):
+        return None  # an invalid window is treated as no window
+    return center, width, function
+
+
+def _window(array: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """DICOM PS3.3 C.11.2.1.2 window to [0, 1], in place."""
+    if function == "SIGMOID":
+        array -= center
+        array *= -4.0 / width
+        np.exp(array, out=array)
+        array += 1.0
+        return np.reciprocal(array, out=array)
+    if function == "LINEAR_EXACT":
+        return _scale(array, center - width / 2, center + width / 2)
+    if width <= 1.0:
+        raise ValueError(f"a LINEAR window needs width > 1, got {width}")
+    # LINEAR: x <= c - 0.5 - (w-1)/2 -> 0 and x > c - 0.5 + (w-1)/2 -> 1
+    return _scale(array, center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2)
+
+
+def _scale(array: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map [low, high] to [0, 1] and clip, in place; a flat image becomes all zeros."""
+    if high <= low:
+        array.fill(0.0)
+        return array
+    array -= low
+    array *= 1.0 / (high - low)
+    return np.clip(array, 0.0, 1.0, out=array)
+
+
+def _is_pair(window) -> bool:
+    return isinstance(window, (tuple, list)) and len(window) == 2
+
+
+def _text(value) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _int(value, default: int | None = None) -> int | None:
+    if value in (None, ""):
+        return default
+    return int(value)
+
+
+def _lenient_int(value, default: int | None = None) -> int | None:
+    try:
+        return _int(value, default)
+    except (ValueError, TypeError):
+        return None
+
+
+def _floats(values) -> list[float] | None:
+    try:
+        return [float(v) for v in values] if values else None
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,114 @@
+"""Patient identifiers: which DICOM attributes carry them, and how to refer to a study without them.
+
+facetvlp never copies an identifying attribute out of a DICOM file. Readers build their metadata
+from an allow-list (see ``dicom_read.safe_meta``); this module holds the deny-list used to *report*
+that identifiers are present (by keyword only, never by value), the salted one-way keys that let
+a user group images by study or series without carrying the UIDs, and a log filter that keeps
+pydicom's warnings (which quote element values) from echoing identifiers into training logs.
+
+The keyword list follows the attributes that DICOM PS3.15 Annex E (Basic Application Level
+Confidentiality Profile) marks for removal or replacement that are common in radiographs, CT and MR.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+#: Attributes that identify a patient, a clinician, an institution or a specific study instance.
+IDENTIFYING_KEYWORDS: tuple[str, ...] = (
+    # the patient
+    "PatientName", "PatientID", "IssuerOfPatientID", "OtherPatientIDs", "OtherPatientIDsSequence",
+    "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName", "PatientBirthDate",
+    "PatientBirthTime", "PatientAddress", "PatientTelephoneNumbers", "MedicalRecordLocator",
+    "PatientInsurancePlanCodeSequence", "MilitaryRank", "BranchOfService", "EthnicGroup",
+    "Occupation", "PatientReligiousPreference", "PatientComments", "AdditionalPatientHistory",
+    "CountryOfResidence", "RegionOfResidence", "ResponsiblePerson", "ResponsibleOrganization",
+    # the visit and the request
+    "AccessionNumber", "StudyID", "AdmissionID", "RequestAttributesSequence",
+    "ReferringPhysicianName", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
+    "PhysiciansOfRecord", "PerformingPhysicianName", "NameOfPhysiciansReadingStudy",
+    "RequestingPhysician", "OperatorsName", "ScheduledPerformingPhysicianName",
+    "ContentCreatorName", "VerifyingObserverName", "PersonName",
+    # the place and the device
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+    "DeviceSerialNumber",
+    # dates and times that pin down the visit
+    "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyTime", "SeriesTime",
+    "AcquisitionTime", "ContentTime", "AcquisitionDateTime", "InstanceCreationDate",
+    # instance UIDs: unique per study, so they link back to the hospital's records
+    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID",
+    "MediaStorageSOPInstanceUID", "InstanceCreatorUID", "IrradiationEventUID",
+)
+
+_KEY_HEX_CHARS = 16  # 64 bits: collisions are negligible for any realistic archive
+
+
+def identifying_attributes_present(ds) -> list[str]:
+    """Keywords (never values) of the identifying attributes that ``ds`` holds, for reports."""
+    return [kw for kw in IDENTIFYING_KEYWORDS if kw in ds]
+
+
+def _salt() -> bytes:
+    """The secret that makes keys one-way even for guessable UIDs.
+
+    ``FACETVLP_PHI_SALT`` wins (set it on every node of a cluster so keys agree); otherwise a
+    random salt is created once per user under ``$XDG_CONFIG_HOME/facetvlp`` with mode 0600.
+    """
+    env = os.environ.get("FACETVLP_PHI_SALT")
+    if env:
+        return env.encode()
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return _salt_from_file(config_home / "facetvlp" / "phi_salt")
+
+
+@functools.lru_cache(maxsize=4)  # read once per process, not once per image
+def _salt_from_file(salt_file: Path) -> bytes:
+    try:
+        return salt_file.read_bytes()
+    except FileNotFoundError:
+        salt_file.parent.mkdir(parents=True, exist_ok=True)
+        salt = os.urandom(32).hex().encode()
+        # O_EXCL: if another worker created it first, read theirs so every process agrees
+        try:
+            fd = os.open(salt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return salt_file.read_bytes()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(salt)
+        return salt
+
+
+def pseudonymous_key(uid: str | None, kind: str) -> str | None:
+    """Salted, truncated SHA-256 of a UID: equal UIDs give equal keys, the UID cannot be recovered.
+
+    ``kind`` ("study", "series") is mixed in so a study key never equals a series key.
+    """
+    if not uid:
+        return None
+    digest = hashlib.sha256(_salt() + b"\x00" + kind.encode() + b"\x00" + str(uid).encode())
+    return digest.hexdigest()[:_KEY_HEX_CHARS]
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+class RedactQuotedValues(logging.Filter):
+    """Blank out quoted values in pydicom's log records ("Invalid value for VR PN: 'Doe^John'")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = _QUOTED.sub("'<redacted>'", message)
+        record.args = None
+        return True
+
+
+def install_pydicom_log_redaction() -> None:
+    """Attach the redaction filter to pydicom's logger once (idempotent)."""
+    logger = logging.getLogger("pydicom")
+    if not any(isinstance(f, RedactQuotedValues) for f in logger.filters):
+        logger.addFilter(RedactQuotedValues())
