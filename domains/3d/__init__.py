@@ -1,0 +1,21 @@
+"""3D domain: point clouds, meshes and LiDAR (imported as `facetvlp.domains.pointcloud`).
+
+Importing it registers the point towers, datasets, shape knowledge, the multi-view projection
+evaluator and the `facetvlp inspect` summarisers for point files.
+"""
+
+from . import datasets, knowledge, readers  # noqa: F401  (registration side effects)
+from .readers import (
+    EmptyPointCloudError,
+    PointCloud,
+    PointCloudFormatError,
+    PointCloudNotFoundError,
+    PointCloudReadError,
+    UnsupportedPointFileError,
+    read_points,
+)
+
+__all__ = [
+    "PointCloud", "read_points", "PointCloudReadError", "PointCloudNotFoundError",
+    "PointCloudFormatError", "EmptyPointCloudError", "UnsupportedPointFileError",
+]
