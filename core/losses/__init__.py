@@ -1,0 +1,11 @@
+"""Contrastive and matching losses; importing this package registers every one in LOSSES."""
+
+from .base import PairLoss
+from .combined import CombinedLoss
+from .contrastive import CLIPLoss
+from .filip import FILIPLoss
+from .itm import ITMLoss
+from .multipositive import MultiPositiveLoss
+from .siglip import SigLIPLoss
+
+__all__ = ["PairLoss", "CLIPLoss", "SigLIPLoss", "MultiPositiveLoss", "FILIPLoss", "ITMLoss", "CombinedLoss"]
