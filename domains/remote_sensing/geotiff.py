@@ -40,6 +40,7 @@ in ``affine.Affine``) and ``bounds`` (left, bottom, right, top in that CRS); use
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -50,7 +51,7 @@ import torch
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags, Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
@@ -187,7 +188,11 @@ class RasterSource:
         if not os.path.exists(self.path):
             raise RasterReadError(self.path, "no such file")
         try:
-            ds = rasterio.open(self.path)
+            with warnings.catch_warnings():
+                # Plain JPG/PNG scenes are expected to lack georeferencing; the check below
+                # raises when it is required, so the warning only adds noise.
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(self.path)
         except RasterioIOError as exc:
             raise _classify(self.path, exc, "opening") from exc
         if self.require_georef and not has_georeference(ds):
@@ -317,20 +322,30 @@ class RasterSource:
         return rasterio.windows.from_bounds(*bounds, transform=self.transform)
 
     def read(self, window: WindowLike | None = None,
-             bands: Sequence[BandSpec] | BandSpec | None = None) -> RasterWindow:
-        """Raw pixels and validity of ``window`` (default: the whole grid) for ``bands``."""
+             bands: Sequence[BandSpec] | BandSpec | None = None,
+             out_shape: Sequence[int] | None = None) -> RasterWindow:
+        """Raw pixels and validity of ``window`` (default: the whole grid) for ``bands``.
+
+        ``out_shape=(height, width)`` resamples the window to that size in the read (GDAL
+        picks the overview level); by default the window is read at the grid's resolution.
+        """
         window = as_window(window) if window is not None else Window(0, 0, self.shape[1],
                                                                       self.shape[0])
         indexes = self.band_indexes(bands)
         height, width = int(round(window.height)), int(round(window.width))
+        if out_shape is not None:
+            height, width = int(out_shape[0]), int(out_shape[1])
+        transform = self.window_transform(window) @ Affine.scale(window.width / width,
+                                                                 window.height / height)
         try:
-            if self._factor == (1.0, 1.0):
+            if self._factor == (1.0, 1.0) and (height, width) == (
+                    round(window.height), round(window.width)):
                 data, valid = self._read_native(window, indexes, height, width)
             else:
                 data, valid = self._read_resampled(window, indexes, height, width)
         except RasterioIOError as exc:
             raise _classify(self.path, exc, f"reading window {_window_tuple(window)}") from exc
-        return RasterWindow(data, valid, self.window_transform(window), window, indexes)
+        return RasterWindow(data, valid, transform, window, indexes)
 
     def _read_native(self, window: Window, indexes: list[int], height: int, width: int):
         ds = self.handle
@@ -371,7 +386,7 @@ class RasterSource:
         return self.mask_flags[index - 1] if ds is self._file else ds.mask_flag_enums[index - 1]
 
     def _read_resampled(self, window: Window, indexes: list[int], height: int, width: int):
-        # Map the window of the coarse grid to the file's grid; GDAL picks the overview.
+        # Map the window of the (coarse) grid to the file's grid; GDAL picks the overview.
         fx, fy = self._factor
         native = Window(window.col_off * fx, window.row_off * fy, window.width * fx,
                         window.height * fy)
@@ -441,11 +456,13 @@ def _normalise_by_stats(out: np.ndarray, stats: Mapping) -> np.ndarray:
 # -- samples ---------------------------------------------------------------------------------------
 
 
-def window_sample(source: RasterSource, window: WindowLike,
+def window_sample(source: RasterSource, window: WindowLike | None,
                   bands: Sequence[BandSpec] | BandSpec | None = None,
-                  normalize: str | Mapping = "dtype") -> dict[str, Any]:
-    """A sample dict (``image``, ``mask`` = validity, ``meta``) for one window of a source."""
-    raw = source.read(window, bands)
+                  normalize: str | Mapping = "dtype",
+                  out_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """A sample dict (``image``, ``mask`` = validity, ``meta``) for one window of a source,
+    optionally resampled to ``out_shape`` (height, width)."""
+    raw = source.read(window, bands, out_shape)
     idx = [b - 1 for b in raw.bands]
     image = normalise(raw.data, raw.valid, normalize=normalize,
                       scales=source.scales[idx], offsets=source.offsets[idx])
@@ -472,14 +489,15 @@ def window_sample(source: RasterSource, window: WindowLike,
 
 def read_window(path: str | os.PathLike, window: WindowLike | None = None, *,
                 bands: Sequence[BandSpec] | BandSpec | None = None,
-                normalize: str | Mapping = "dtype", **source_kwargs: Any) -> dict[str, Any]:
+                normalize: str | Mapping = "dtype", out_shape: Sequence[int] | None = None,
+                **source_kwargs: Any) -> dict[str, Any]:
     """One-shot :func:`window_sample` on a file (opens and closes it; use a
     :class:`RasterSource` to read many windows of the same scene)."""
     source = RasterSource(path, **source_kwargs)
     try:
         if window is None:
             window = Window(0, 0, source.shape[1], source.shape[0])
-        return window_sample(source, window, bands, normalize)
+        return window_sample(source, window, bands, normalize, out_shape)
     finally:
         source.close()
 
