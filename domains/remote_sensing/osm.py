@@ -222,12 +222,15 @@ def read_osm(path: str | os.PathLike, keys: Iterable[str] | None = None) -> OSML
 
 
 def read_osm_geojson(
-    path: str | os.PathLike, default_tags: Mapping[str, str] | None = None
+    path: str | os.PathLike,
+    default_tags: Mapping[str, str] | None = None,
+    keep_untagged: bool = False,
 ) -> OSMLayer:
     """Read OSM-derived GeoJSON (Overpass/osmtogeojson, HOT export, fAIr labels).
 
     ``default_tags`` fills in features that carry no tags at all, e.g. ``{"building": "yes"}`` for
-    a file of building footprints that kept only the OSM id. Features left without tags are dropped.
+    a file of building footprints that kept only the OSM id. Features left without tags are
+    dropped unless ``keep_untagged``.
     """
     path = os.fspath(path)
     _check_file(path)
@@ -255,7 +258,7 @@ def read_osm_geojson(
         osm_type, osm_id, tags = _geojson_identity_and_tags(item)
         if not tags and default_tags:
             tags = dict(default_tags)
-        if tags:
+        if tags or keep_untagged:
             features.append(OSMFeature(osm_type, osm_id, tags, geometry))
     return OSMLayer(features, crs, source=path)
 
