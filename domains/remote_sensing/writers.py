@@ -1,0 +1,193 @@
+"""Predictions written back georeferenced: GeoTIFF rasters and GeoJSON vectors in the input CRS.
+
+- :func:`write_class_raster` / :func:`write_probability_raster`: one array for one tile or scene,
+  with the CRS and transform of the input (a sample's ``meta``, a path or a RasterSource).
+- :class:`TiledPredictionWriter`: a scene-sized GeoTIFF filled tile by tile from a grid sampler;
+  each tile writes only its ``core``, so overlapping tiles stitch without seams or double writes
+  and memory stays one tile, whatever the scene size.
+- :func:`class_raster_to_features` + :func:`write_geojson`: class regions as polygons in the
+  raster's CRS. The file names its CRS in a ``crs`` member ("urn:ogc:def:crs:EPSG::xxxx", or WKT
+  for CRSs without an EPSG code), which GDAL/OGR, QGIS and geopandas read. RFC 7946 readers
+  that assume lon/lat need the data in EPSG:4326: pass ``crs="EPSG:4326"`` to reproject.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import rasterio
+import rasterio.features
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.warp import transform_geom
+from rasterio.windows import Window
+
+from .geotiff import RasterSource
+
+GeoRef = Mapping[str, Any] | RasterSource | str | os.PathLike
+
+
+def georeference_of(like: GeoRef) -> tuple[CRS, Affine]:
+    """(CRS, transform) from a sample ``meta``, a RasterSource or a raster path."""
+    if isinstance(like, Mapping):
+        return CRS.from_user_input(like["crs"]), Affine(*like["transform"][:6])
+    if isinstance(like, RasterSource):
+        return like.crs, like.transform
+    with rasterio.open(like) as ds:
+        return ds.crs, ds.transform
+
+
+def _profile(crs: CRS, transform: Affine, count: int, height: int, width: int, dtype: str,
+             nodata) -> dict[str, Any]:
+    profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype, crs=crs,
+                   transform=transform, nodata=nodata, compress="deflate")
+    if height >= 256 and width >= 256:  # tiled files read windows fast; tiny ones stay strips
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    return profile
+
+
+def write_class_raster(path: str | os.PathLike, classes: np.ndarray, like: GeoRef,
+                       class_names: Sequence[str] | None = None, nodata: int = 255,
+                       colormap: Mapping[int, Sequence[int]] | None = None) -> str:
+    """A (H, W) class-index raster as a single-band uint8 (or uint16) GeoTIFF.
+
+    Pixels equal to ``nodata`` are "no prediction". ``class_names`` go into the band metadata
+    (``class_<i>`` tags) so the file explains itself.
+    """
+    classes = np.asarray(classes)
+    if classes.ndim != 2:
+        raise ValueError(f"classes must be (H, W), got shape {classes.shape}")
+    dtype = "uint8" if classes.max(initial=0) <= 255 and nodata <= 255 else "uint16"
+    crs, transform = georeference_of(like)
+    profile = _profile(crs, transform, 1, *classes.shape, dtype, nodata)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(classes.astype(dtype), 1)
+        if class_names:
+            ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(class_names)})
+        if colormap:
+            ds.write_colormap(1, {int(k): tuple(v) for k, v in colormap.items()})
+    return os.fspath(path)
+
+
+def write_probability_raster(path: str | os.PathLike, probabilities: np.ndarray, like: GeoRef,
+                             class_names: Sequence[str] | None = None) -> str:
+    """(K, H, W) per-class probabilities as a K-band float32 GeoTIFF, one class per band
+    (band descriptions = class names)."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.ndim != 3:
+        raise ValueError(f"probabilities must be (K, H, W), got shape {probabilities.shape}")
+    if class_names is not None and len(class_names) != probabilities.shape[0]:
+        raise ValueError(f"{len(class_names)} class names for {probabilities.shape[0]} bands")
+    crs, transform = georeference_of(like)
+    profile = _profile(crs, transform, probabilities.shape[0], *probabilities.shape[1:],
+                       "float32", None)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(probabilities)
+        if class_names is not None:
+            ds.descriptions = tuple(class_names)
+    return os.fspath(path)
+
+
+class TiledPredictionWriter:
+    """Scene-sized GeoTIFF written tile by tile (use as a context manager).
+
+    Args:
+        path: output file.
+        scene: the RasterSource the tiles were cut from (its grid, CRS and transform are used).
+        count, dtype, nodata: of the output; pixels no tile wrote keep ``nodata``.
+        band_names: band descriptions (class names for probabilities).
+    """
+
+    def __init__(self, path: str | os.PathLike, scene: RasterSource, count: int = 1,
+                 dtype: str = "uint8", nodata: float | None = 255,
+                 band_names: Sequence[str] | None = None):
+        height, width = scene.shape
+        self.path = os.fspath(path)
+        profile = _profile(scene.crs, scene.transform, count, height, width, dtype, nodata)
+        self._ds = rasterio.open(self.path, "w", **profile)
+        if band_names is not None:
+            self._ds.descriptions = tuple(band_names)
+        self.shape = (height, width)
+
+    def write(self, tile, prediction: np.ndarray) -> None:
+        """``prediction`` covers ``tile.window`` ((C, h, w) or (h, w)); only ``tile.core``
+        (clipped to the scene) is written."""
+        prediction = np.asarray(prediction)
+        if prediction.ndim == 2:
+            prediction = prediction[None]
+        col, row, width, height = tile.window
+        if prediction.shape[1:] != (height, width):
+            raise ValueError(f"prediction {prediction.shape[1:]} does not match the tile window "
+                             f"{(height, width)}")
+        core_col, core_row, core_w, core_h = tile.core
+        c0, r0 = max(core_col, 0), max(core_row, 0)
+        c1 = min(core_col + core_w, self.shape[1])
+        r1 = min(core_row + core_h, self.shape[0])
+        if c1 <= c0 or r1 <= r0:
+            return
+        part = prediction[:, r0 - row:r1 - row, c0 - col:c1 - col]
+        self._ds.write(part.astype(self._ds.dtypes[0]), window=Window(c0, r0, c1 - c0, r1 - r0))
+
+    def close(self) -> None:
+        if not self._ds.closed:
+            self._ds.close()
+
+    def __enter__(self) -> "TiledPredictionWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def class_raster_to_features(classes: np.ndarray, like: GeoRef,
+                             class_names: Sequence[str] | None = None, nodata: int | None = 255,
+                             connectivity: int = 4) -> list[tuple[shapely.Geometry, dict]]:
+    """Polygons of connected same-class regions, in the raster's CRS, with
+    ``{"class_id": i, "class": name}`` properties (nodata pixels are left out)."""
+    classes = np.asarray(classes)
+    _, transform = georeference_of(like)
+    dtype = np.uint8 if classes.max(initial=0) <= 255 else np.uint16
+    mask = None if nodata is None else classes != nodata
+    features = []
+    for geometry, value in rasterio.features.shapes(classes.astype(dtype), mask=mask,
+                                                    connectivity=connectivity,
+                                                    transform=transform):
+        class_id = int(value)
+        properties = {"class_id": class_id}
+        if class_names is not None and class_id < len(class_names):
+            properties["class"] = class_names[class_id]
+        features.append((shapely.geometry.shape(geometry), properties))
+    return features
+
+
+def _crs_member(crs: CRS) -> dict[str, Any]:
+    code = crs.to_epsg(confidence_threshold=100)
+    name = f"urn:ogc:def:crs:EPSG::{code}" if code is not None else crs.to_wkt()
+    return {"type": "name", "properties": {"name": name}}
+
+
+def write_geojson(path: str | os.PathLike,
+                  features: Iterable[tuple[shapely.Geometry, Mapping[str, Any]]],
+                  crs: str | CRS | GeoRef, to_crs: str | CRS | None = None) -> str:
+    """(geometry, properties) pairs as a GeoJSON FeatureCollection in ``crs`` (a CRS, or the
+    CRS of a sample meta / RasterSource / raster path), optionally reprojected to ``to_crs``."""
+    if isinstance(crs, (Mapping, RasterSource)) or (
+            isinstance(crs, (str, os.PathLike)) and os.path.exists(crs)):
+        crs = georeference_of(crs)[0]
+    source_crs = CRS.from_user_input(crs)
+    target_crs = CRS.from_user_input(to_crs) if to_crs is not None else source_crs
+    out = []
+    for geometry, properties in features:
+        mapping = shapely.geometry.mapping(geometry)
+        if target_crs != source_crs:
+            mapping = transform_geom(source_crs, target_crs, mapping)
+        out.append({"type": "Feature", "geometry": mapping, "properties": dict(properties)})
+    collection = {"type": "FeatureCollection", "crs": _crs_member(target_crs),
+                  "features": out}
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(collection, handle)
+    return os.fspath(path)
