@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Shared test support modules (engine_support.py ...) live next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 SHARED_DATA = Path(os.environ.get("FACETVLP_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

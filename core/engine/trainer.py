@@ -280,8 +280,9 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
                 if stopping:
                     log.warning("SIGTERM: saved step %d, exiting; continue with --resume", step)
                     return {"stopped_at": step}
-        save_training_state(work_dir / "checkpoints", module, optimizer, step, step // spe, cfg,
-                            placement, options)
+        if not (options.ckpt_every and step % options.ckpt_every == 0):  # not saved just now
+            save_training_state(work_dir / "checkpoints", module, optimizer, step, step // spe,
+                                cfg, placement, options)
     finally:
         stop.restore()
         run_log.close()

@@ -48,6 +48,9 @@ class HFTextTower(Tower):
         self.path = resolve_model_dir(path)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         self.model = AutoModel.from_pretrained(self.path, local_files_only=True)
+        if pool != "pooler" and getattr(self.model, "pooler", None) is not None:
+            # An unused pooler would be dead weight in the optimizer and breaks DDP's reducer.
+            self.model.pooler = None
         self.pool = pool
         self.max_length = max_length
         self.width = self.model.config.hidden_size

@@ -1,0 +1,5 @@
+import sys
+
+from facetvlp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,160 @@
+"""The `facetvlp` command: train, eval, demo, inspect, info.
+
+The front door stands above the core and every domain, so it imports them all; exit code 0 on
+success, 2 with a one-line reason for a user error (bad config, unreadable file), 1 for a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+# Weights and data come from local paths only; make any accidental hub access fail fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def load_everything() -> None:
+    import facetvlp.core  # noqa: F401  (registers core types)
+    from facetvlp.domains import load_all
+
+    load_all()
+
+
+def cmd_train(args) -> int:
+    from facetvlp.core.config import load_config
+    from facetvlp.core.engine import train
+
+    cfg = load_config(args.config, args.set + ([f"work_dir={args.work_dir}"] if args.work_dir else []))
+    summary = train(cfg, resume=args.resume)
+    print_table({k: v for k, v in summary.items() if isinstance(v, (int, float))}, cfg["work_dir"])
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from facetvlp.core.config import load_config
+    from facetvlp.core.eval.run import evaluate
+
+    cfg = load_config(args.config, args.set + ([f"work_dir={args.work_dir}"] if args.work_dir else []))
+    metrics = evaluate(cfg, checkpoint=args.checkpoint)
+    print_table(metrics, cfg["work_dir"])
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from facetvlp.demo import run_demo
+
+    results = run_demo(Path(args.work_dir), domains=args.domains)
+    print_demo_table(results)
+    print(f"\nmetrics.json and plots written under {args.work_dir}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from facetvlp.core.inspect import inspect_file
+
+    summary = inspect_file(args.file)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_info(args) -> int:
+    import torch
+
+    from facetvlp import __version__
+    from facetvlp.core.inspect import registered_suffixes
+    from facetvlp.core.registry import ALL_REGISTRIES, choices
+
+    versions = {"facetvlp": __version__, "python": platform.python_version(), "torch": torch.__version__}
+    for name in ("timm", "transformers", "mmengine", "monai", "pydicom", "rasterio", "osmium", "open3d", "laspy"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception as exc:  # noqa: BLE001 - report, don't fail, on a broken optional install
+            versions[name] = f"unavailable ({type(exc).__name__})"
+    devices = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    info = {
+        "versions": versions,
+        "devices": devices,
+        "cpu_threads": torch.get_num_threads(),
+        "registered": {name: choices(reg) for name, reg in ALL_REGISTRIES.items()},
+        "inspect_suffixes": registered_suffixes(),
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def print_table(metrics: dict, work_dir) -> None:
+    width = max((len(k) for k in metrics), default=10)
+    for key, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+    print(f"\nwritten to {work_dir}")
+
+
+def print_demo_table(results: dict[str, dict[str, float]]) -> None:
+    rows = [(domain, name, value) for domain, metrics in results.items() for name, value in metrics.items()]
+    w1 = max([len("domain")] + [len(r[0]) for r in rows])
+    w2 = max([len("metric")] + [len(r[1]) for r in rows])
+    print(f"\n{'domain':<{w1}}  {'metric':<{w2}}  value")
+    print(f"{'-' * w1}  {'-' * w2}  ------")
+    for domain, name, value in rows:
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{domain:<{w1}}  {name:<{w2}}  {shown}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facetvlp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train from a config (use torchrun for several processes)")
+    train.add_argument("config")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set schedule.max_steps=100")
+    train.add_argument("--work-dir")
+    train.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="run a config's evaluators on a checkpoint")
+    evaluate.add_argument("config")
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint file, checkpoint dir or work dir")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    evaluate.add_argument("--work-dir")
+    evaluate.set_defaults(func=cmd_eval)
+
+    demo = sub.add_parser("demo", help="train and evaluate tiny models on the bundled real samples")
+    demo.add_argument("--work-dir", default="work_dirs/demo")
+    demo.add_argument("--domains", nargs="*", default=None, help="subset: medical remote_sensing pointcloud")
+    demo.set_defaults(func=cmd_demo)
+
+    inspect = sub.add_parser("inspect", help="summarise a DICOM, GeoTIFF, OSM or point-cloud file")
+    inspect.add_argument("file")
+    inspect.set_defaults(func=cmd_inspect)
+
+    info = sub.add_parser("info", help="versions, devices and registered types")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from facetvlp.core.errors import FacetvlpError
+
+    try:
+        load_everything()
+        return args.func(args)
+    except FacetvlpError as exc:
+        print(f"facetvlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"facetvlp {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""facetvlp.core: the domain-agnostic contrastive / fusion core.
+
+Importing it registers every core type (towers, models, losses, datasets, evaluators) so configs
+can name them.
+"""
+
+from . import datasets, losses, model, towers  # noqa: F401  (registration side effects)

@@ -1,0 +1,121 @@
+"""Zero-shot classification and image-text retrieval, registered for configs' `eval` lists.
+
+An evaluator is called as ``evaluator(model, device, out_dir) -> {metric: value}`` and writes its
+plots into ``out_dir``. Metric names are prefixed with the evaluator's `name`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import DATASETS, EVALUATORS, KNOWLEDGE, build
+from . import metrics, plots
+from .encode import embed_dataset, embed_texts, prompt_ensemble
+
+DEFAULT_TEMPLATES = ("a photo of a {}.", "an image of {}.", "{}")
+
+
+def build_part(registry, cfg, where: str):
+    return cfg if not isinstance(cfg, dict) else build(registry, cfg, where=where)
+
+
+def class_prompts(knowledge, classes: Sequence[str], templates, language: str) -> dict[str, list[str]]:
+    if knowledge is not None:
+        return knowledge.class_prompts(list(classes), templates, language)
+    return {c: [t.format(c.replace("_", " ")) for t in (templates or DEFAULT_TEMPLATES)] for c in classes}
+
+
+@EVALUATORS.register_module()
+class ZeroShotClassification:
+    """Classify by similarity to class prompt ensembles; single- or multi-label."""
+
+    def __init__(self, dataset: Any, knowledge: Any = None, templates: Sequence[str] | None = None,
+                 modality: str = "image", multilabel: bool = False, language: str = "en",
+                 batch_size: int = 64, num_workers: int = 0, name: str | None = None,
+                 use_negatives: bool = True):
+        self.dataset = build_part(DATASETS, dataset, "eval.dataset")
+        self.knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
+        self.classes = list(getattr(self.dataset, "classes", []) or [])
+        if not self.classes:
+            raise ConfigError(f"ZeroShotClassification: dataset {type(self.dataset).__name__} has no classes")
+        self.templates, self.modality, self.multilabel = templates, modality, multilabel
+        self.language, self.batch_size, self.num_workers = language, batch_size, num_workers
+        self.name = name or ("zeroshot" if language == "en" else f"zeroshot_{language}")
+        self.use_negatives = use_negatives
+
+    def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
+        embeds, labels, _ = embed_dataset(model, self.dataset, self.modality, device,
+                                          self.batch_size, self.num_workers)
+        if labels is None:
+            raise ConfigError(f"{self.name}: the dataset gives no 'labels' to score against")
+        prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
+        class_embeds = prompt_ensemble(model, prompts, self.classes, device)
+        logits = embeds @ class_embeds.T
+        if self.multilabel:
+            scores = self._multilabel_scores(model, embeds, logits, device)
+            return self._multilabel_metrics(scores, labels, out_dir)
+        return self._single_label_metrics(logits.softmax(-1), labels, out_dir)
+
+    def _multilabel_scores(self, model, embeds, logits, device) -> torch.Tensor:
+        negatives = getattr(self.knowledge, "negative_prompts", None)
+        if not (self.use_negatives and negatives):
+            return logits
+        # Each class scored as P(positive prompt | {positive, negative}) - the CheXzero recipe.
+        neg_prompts = negatives(self.classes, self.language)
+        neg_embeds = prompt_ensemble(model, neg_prompts, self.classes, device)
+        scale = float(model.logit_scale.exp().clamp(max=100))
+        pair = torch.stack([logits, embeds @ neg_embeds.T], dim=-1) * scale
+        return pair.softmax(-1)[..., 0]
+
+    def _single_label_metrics(self, probs, labels, out_dir) -> dict[str, float]:
+        target = labels.argmax(-1)
+        pred = probs.argmax(-1)
+        n = self.name
+        result = {
+            f"{n}/top1": metrics.top1(probs, target),
+            f"{n}/balanced_accuracy": metrics.balanced_accuracy(pred, target, len(self.classes)),
+            f"{n}/n": int(len(target)),
+        }
+        present = labels.sum(0) > 0
+        if present.all() and len(self.classes) >= 2:
+            per_class = metrics.roc_auc(probs, labels)
+            result[f"{n}/macro_auc"] = float(per_class.nanmean())
+        cm = metrics.confusion_matrix(pred, target, len(self.classes))
+        plots.plot_confusion(cm, self.classes, out_dir / f"{n}_confusion.png")
+        return result
+
+    def _multilabel_metrics(self, scores, labels, out_dir) -> dict[str, float]:
+        n = self.name
+        per_class = metrics.roc_auc(scores, labels)
+        result = {f"{n}/macro_auc": float(per_class.nanmean()), f"{n}/n": int(len(labels))}
+        for name, auc in zip(self.classes, per_class.tolist()):
+            result[f"{n}/auc/{name}"] = auc
+        plots.plot_roc(scores, labels, self.classes, out_dir / f"{n}_roc.png")
+        return result
+
+
+@EVALUATORS.register_module()
+class Retrieval:
+    """Image->text and text->image recall@K; every facet of an item counts as one of its texts."""
+
+    def __init__(self, dataset: Any, modality: str = "image", ks: Sequence[int] = (1, 5, 10),
+                 batch_size: int = 64, num_workers: int = 0, name: str = "retrieval"):
+        self.dataset = build_part(DATASETS, dataset, "eval.dataset")
+        self.modality, self.ks, self.name = modality, tuple(ks), name
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
+        embeds, _, facets = embed_dataset(model, self.dataset, self.modality, device,
+                                          self.batch_size, self.num_workers, keep_facets=True)
+        texts, owner = [], []
+        for item, item_facets in enumerate(facets):
+            texts.extend(item_facets)
+            owner.extend([item] * len(item_facets))
+        text_embeds = embed_texts(model, texts, device)
+        recalls = metrics.retrieval_recall(embeds @ text_embeds.T, torch.tensor(owner), self.ks)
+        plots.plot_retrieval(recalls, out_dir / f"{self.name}_recall.png")
+        return {f"{self.name}/{k}": v for k, v in recalls.items()}

@@ -1,0 +1,58 @@
+"""Small configs and subprocess runners shared by the engine tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_CONFIG = """
+_base_ = [{runtime!r}, {model!r}]
+model = dict(towers=dict(image=dict(image_size=32)), embed_dim=64)
+train_data = dict(dataset=dict(type="SyntheticImageText", size=64, image_size=32), batch_size={batch},
+                  num_workers=0, shuffle=True)
+schedule = dict(max_steps={steps}, warmup_steps=1)
+optim = dict(lr=1e-3)
+engine = dict(precision="fp32", seed=3, deterministic=True, log_every=1, ckpt_every={ckpt_every},
+              keep_checkpoints=50, tensorboard=False, eval_at_end=False, clip_grad=1.0, threads=1)
+work_dir = {work_dir!r}
+"""
+
+
+def write_config(folder: Path, work_dir: Path, batch: int, steps: int, ckpt_every: int = 0) -> Path:
+    path = folder / f"tiny_b{batch}_s{steps}.py"
+    path.write_text(TINY_CONFIG.format(
+        runtime=str(REPO / "configs/_base_/default_runtime.py"),
+        model=str(REPO / "configs/_base_/clip_vit_tiny_minilm.py"),
+        batch=batch, steps=steps, ckpt_every=ckpt_every, work_dir=str(work_dir)))
+    return path
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+             PYTHONUNBUFFERED="1")
+    return e
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "facetvlp.cli", *args]
+
+
+def torchrun(nproc: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={nproc}", "-m", "facetvlp.cli", *args]
+
+
+def run(cmd: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def losses(work_dir: Path) -> list[float]:
+    lines = (work_dir / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines]
