@@ -97,7 +97,8 @@ def _error_chain(exc: BaseException) -> str:
     return " <- ".join(p for p in parts if p)
 
 
-def _classify(path: str, exc: BaseException, doing: str) -> RasterReadError:
+def raster_error(path: str, exc: BaseException, doing: str) -> RasterReadError:
+    """The typed error for a rasterio failure while `doing` something with `path`."""
     chain = _error_chain(exc)
     low = chain.lower()
     if "not recognized as" in low or "not a supported file format" in low:
@@ -140,6 +141,26 @@ def tile_footprint(meta: Mapping[str, Any]) -> tuple[shapely.Polygon, str]:
     height, width = meta["shape"]
     corners = [transform @ xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
     return shapely.Polygon(corners), meta["crs"]
+
+
+def open_raster(path: str | os.PathLike, require_georef: bool = False):
+    """``rasterio.open`` with typed errors naming the file and the reason."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise RasterReadError(path, "no such file")
+    try:
+        with warnings.catch_warnings():
+            # Plain JPG/PNG scenes are expected to lack georeferencing; the check below
+            # raises when it is required, so the warning only adds noise.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise raster_error(path, exc, "opening") from exc
+    if require_georef and not has_georeference(ds):
+        ds.close()
+        raise NoGeoreferenceError(path, "no CRS or geotransform in the file, and "
+                                  "georeferencing is required (require_georef=True)")
+    return ds
 
 
 @dataclass
@@ -185,21 +206,7 @@ class RasterSource:
     # -- opening -------------------------------------------------------------------------------
 
     def _open_file(self):
-        if not os.path.exists(self.path):
-            raise RasterReadError(self.path, "no such file")
-        try:
-            with warnings.catch_warnings():
-                # Plain JPG/PNG scenes are expected to lack georeferencing; the check below
-                # raises when it is required, so the warning only adds noise.
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                ds = rasterio.open(self.path)
-        except RasterioIOError as exc:
-            raise _classify(self.path, exc, "opening") from exc
-        if self.require_georef and not has_georeference(ds):
-            ds.close()
-            raise NoGeoreferenceError(self.path, "no CRS or geotransform in the file, and "
-                                      "georeferencing is required (require_georef=True)")
-        return ds
+        return open_raster(self.path, require_georef=self.require_georef)
 
     def _describe(self) -> None:
         """Open once to learn the grid; decides whether a WarpedVRT is needed."""
@@ -344,7 +351,7 @@ class RasterSource:
             else:
                 data, valid = self._read_resampled(window, indexes, height, width)
         except RasterioIOError as exc:
-            raise _classify(self.path, exc, f"reading window {_window_tuple(window)}") from exc
+            raise raster_error(self.path, exc, f"reading window {_window_tuple(window)}") from exc
         return RasterWindow(data, valid, transform, window, indexes)
 
     def _read_native(self, window: Window, indexes: list[int], height: int, width: int):

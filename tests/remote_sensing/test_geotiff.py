@@ -304,3 +304,60 @@ def test_window_sample_valid_fraction(shared_data):
     sample = window_sample(source, (-50, 0, 100, 10))
     assert sample["meta"]["valid_fraction"] == pytest.approx(sample["mask"].float().mean())
     assert not sample["mask"][:, :50].any()
+
+
+# -- facetvlp inspect -------------------------------------------------------------------------------
+
+
+def test_inspect_summarises_geotiffs_like_rasterio(shared_data, tmp_path):
+    import facetvlp.domains.remote_sensing  # noqa: F401  (registers the inspectors)
+    from facetvlp.core.inspect import inspect_file
+
+    for rel in (COG, LANDSAT, "landsat_geotiffs/goes.tif"):
+        path = shared_data / "remote_sensing" / rel
+        summary = json.loads(json.dumps(inspect_file(path)))
+        with rasterio.open(path) as ds:
+            assert (summary["width"], summary["height"], summary["count"]) == (
+                ds.width, ds.height, ds.count)
+            assert summary["dtypes"] == list(ds.dtypes)
+            assert CRS.from_user_input(summary["crs"]) == ds.crs
+            assert summary["bounds"] == pytest.approx(list(ds.bounds))
+            assert summary["overviews"] == ds.overviews(1)
+            assert summary["nodata"] == ds.nodata
+            assert [b["colorinterp"] for b in summary["bands"]] == [c.name for c in ds.colorinterp]
+    # a TIFF without a telling suffix is sniffed by its magic bytes
+    bare = tmp_path / "scene_without_suffix"
+    bare.write_bytes((shared_data / "remote_sensing" / LANDSAT).read_bytes())
+    assert inspect_file(bare)["crs"] == "EPSG:32618"
+    lon0, lat0, lon1, lat1 = inspect_file(bare)["bounds_lonlat"]
+    assert -80 < lon0 < lon1 < -70 and 20 < lat0 < lat1 < 30  # Landsat scene off Florida/Bahamas
+
+
+def test_inspect_reports_truncated_files(shared_data, tmp_path):
+    import facetvlp.domains.remote_sensing  # noqa: F401
+    from facetvlp.core.inspect import inspect_file
+
+    with rasterio.open(shared_data / "remote_sensing" / LANDSAT) as ds:
+        data, crs, transform = ds.read(), ds.crs, ds.transform
+    cog = tmp_path / "full.tif"
+    with rasterio.open(cog, "w", driver="COG", width=data.shape[2], height=data.shape[1],
+                       count=3, dtype="uint8", crs=crs, transform=transform,
+                       compress="deflate") as ds:
+        ds.write(data)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(cog.read_bytes()[:-20000])
+    assert inspect_file(cog)["layout"] == "COG"
+    with pytest.raises(TruncatedRasterError, match="cut.tif"):
+        inspect_file(cut)
+
+
+def test_facetvlp_inspect_command(shared_data):
+    import subprocess
+    import sys
+
+    path = shared_data / "remote_sensing" / COG
+    result = subprocess.run([sys.executable, "-m", "facetvlp", "inspect", str(path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["crs"] == "EPSG:3857" and summary["overviews"][:2] == [2, 4]
