@@ -19,6 +19,8 @@ windowing run once, in place, on the float32 array we return anyway.
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -26,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from PIL import Image
+from pydicom.encaps import generate_frames, get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
-from pydicom.uid import UID
+from pydicom.uid import UID, JPEGBaseline8Bit
 
 from facetvlp.core.errors import ReadError, UnsupportedFileError
 
@@ -80,7 +84,7 @@ _PREFERRED_PLUGIN = {
     "1.2.840.10008.1.2.4.70": "gdcm",  # JPEG lossless SV1
     "1.2.840.10008.1.2.4.80": "gdcm",  # JPEG-LS lossless
     "1.2.840.10008.1.2.4.81": "gdcm",  # JPEG-LS near-lossless
-    "1.2.840.10008.1.2.4.90": "gdcm",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.90": "pylibjpeg",  # JPEG 2000 lossless: OpenJPEG
     "1.2.840.10008.1.2.4.91": "pylibjpeg",  # JPEG 2000: OpenJPEG
     "1.2.840.10008.1.2.5": "pylibjpeg",  # RLE lossless
 }
@@ -97,19 +101,31 @@ _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _PLAUSIBLE_KEYWORDS = ("SOPClassUID", "Modality", "Rows", "StudyInstanceUID", "SpecificCharacterSet")
 
 
+def _quiet(fn):
+    """Silence pydicom's warnings for the whole call: values are converted lazily on access, and
+    its warnings about invalid values quote them (a malformed PatientName would reach the logs)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
 def read_header(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
     """Parse a DICOM file (lazily: values are converted only when read) or raise a DicomReadError."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise DicomReadError(path, "is a directory; read a series folder with read_dicom_series")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom warnings quote element values
-            try:
-                return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
-            except InvalidDicomError:
-                # No 128-byte preamble + "DICM": legal for old files, so parse anyway and judge.
-                ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        except InvalidDicomError:
+            # No 128-byte preamble + "DICM": legal for old files, so parse anyway and judge.
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
     except OSError as exc:
         raise DicomReadError(path, f"cannot open: {exc.strerror or exc}") from exc
     except Exception as exc:  # pydicom raises many types on garbage input
@@ -121,6 +137,7 @@ def read_header(path: str | os.PathLike, *, stop_before_pixels: bool = False) ->
     return ds
 
 
+@_quiet
 def safe_meta(ds: pydicom.Dataset) -> dict[str, Any]:
     """The allow-listed, JSON-able header fields; nothing that identifies a patient or a visit.
 
@@ -151,6 +168,7 @@ def safe_meta(ds: pydicom.Dataset) -> dict[str, Any]:
     }
 
 
+@_quiet
 def read_dicom(
     path: str | os.PathLike,
     window: None | str | tuple[float, float] = "header",
@@ -186,6 +204,7 @@ def read_dicom(
     return DicomImage(array, meta)
 
 
+@_quiet
 def load_dicom_sample(path: str | os.PathLike, **read_kwargs) -> dict[str, Any]:
     """A sample dict for datasets: ``image`` (C, H, W) float32 tensor (C=1 grey, 3 colour) + meta.
 
@@ -243,16 +262,18 @@ def _decode(ds: pydicom.Dataset, path: str, frame: int | None) -> tuple[np.ndarr
         raise UnsupportedSyntaxError(
             path, f"{ts.name}: no decoder plugin installed ({'; '.join(decoder.missing_dependencies)})"
         )
+    if ts == JPEGBaseline8Bit and ds.get("PhotometricInterpretation") in _YBR_FULL:
+        rgb = _decode_ybr_jpeg_as_rgb(ds, frame)
+        if rgb is not None:
+            return rgb, "RGB"
     preferred = _PREFERRED_PLUGIN.get(ts, "")
     plugins = [preferred, ""] if preferred in decoder.available_plugins else [""]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for plugin in plugins:
-            try:
-                pixels, info = decoder.as_array(ds, index=frame, raw=True, decoding_plugin=plugin)
-                return pixels, str(info["photometric_interpretation"])
-            except Exception as exc:  # retry with every plugin, then classify the last failure
-                failure = exc
+    for plugin in plugins:
+        try:
+            pixels, info = decoder.as_array(ds, index=frame, raw=True, decoding_plugin=plugin)
+            return pixels, str(info["photometric_interpretation"])
+        except Exception as exc:  # retry with every plugin, then classify the last failure
+            failure = exc
     text = str(failure)
     if "less than expected" in text or "too short" in text:
         raise TruncatedDicomError(path, f"Pixel Data is shorter than the image needs ({text.split(' - ')[0]})") from failure
@@ -262,7 +283,37 @@ def _decode(ds: pydicom.Dataset, path: str, frame: int | None) -> tuple[np.ndarr
     raise UndecodablePixelDataError(path, f"{ts.name}: every installed decoder refused the data: {reasons}") from failure
 
 
+def _decode_ybr_jpeg_as_rgb(ds: pydicom.Dataset, frame: int | None) -> np.ndarray | None:
+    """Baseline JPEG stored as YCbCr, converted to RGB inside libjpeg-turbo (Pillow's default).
+
+    pydicom keeps such frames in YCbCr and converts them in numpy, which costs several times the
+    decode itself on multi-frame ultrasound. None when Pillow cannot do it (the caller falls back).
+    """
+    frames = _frame_count(ds, ds.filename or "<dataset>")
+    try:
+        if frame is None:
+            encoded = list(generate_frames(ds.PixelData, number_of_frames=frames))
+        else:
+            encoded = [get_frame(ds.PixelData, frame, number_of_frames=frames)]
+        out = np.empty((len(encoded), int(ds.Rows), int(ds.Columns), 3), dtype=np.uint8)
+        for index, data in enumerate(encoded):
+            with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:
+                # an Adobe marker means the stream says its own colour space: leave it to pydicom
+                if image.mode != "RGB" or "adobe_transform" in image.info or image.size != out.shape[2:0:-1]:
+                    return None
+                image.load()
+                out[index] = np.asarray(image)
+    except Exception:
+        return None
+    return out[0] if frame is not None or frames == 1 else out
+
+
 def _grey_to_float(pixels, ds, window, percentiles) -> tuple[np.ndarray, str | None]:
+    if window == "header" and "VOILUTSequence" in ds:
+        # a LUT is indexed by integer modality values, so it runs before the float conversion
+        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        shown = apply_voi_lut(apply_modality_lut(pixels, ds), ds, prefer_lut=True)
+        return _scale(shown.astype(np.float32), 0.0, 2.0**bits - 1), "voi_lut"
     if "ModalityLUTSequence" in ds:
         array = apply_modality_lut(pixels, ds).astype(np.float32, copy=False)
     else:
@@ -275,10 +326,6 @@ def _grey_to_float(pixels, ds, window, percentiles) -> tuple[np.ndarray, str | N
     if window is None:
         return array, None
     if window == "header":
-        if "VOILUTSequence" in ds:
-            bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-            array = apply_voi_lut(array, ds, prefer_lut=True).astype(np.float32, copy=False)
-            return _scale(array, 0.0, 2.0**bits - 1), "voi_lut"
         header_window = _header_window(ds)
         if header_window is None:
             return _scale(array, float(array.min()), float(array.max())), "min_max"
