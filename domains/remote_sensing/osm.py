@@ -188,6 +188,9 @@ def read_osm(path: str | os.PathLike, keys: Iterable[str] | None = None) -> OSML
                 if obj.is_closed():
                     closed_ways.add(obj.id)
                 coords = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+                # a node listed twice in a row, or a way the extract cut to one spot, would
+                # make an invalid line
+                coords = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
                 if len(coords) >= 2:
                     lines[obj.id] = OSMFeature("way", obj.id, tags, shapely.LineString(coords))
             elif obj.is_area():
@@ -290,7 +293,7 @@ def _geojson_identity_and_tags(item: dict) -> tuple[str, int | None, dict[str, s
     if isinstance(props.get("tags"), dict):
         # osmtogeojson's older layout: {"type": "way", "id": 1, "tags": {...}, "meta": {...}}
         tags = {str(k): str(v) for k, v in props["tags"].items() if v is not None}
-        return _identity(props.get("type"), props.get("id"), item.get("id"))
+        return (*_identity(props.get("type"), props.get("id"), item.get("id")), tags)
     # flat layouts (Overpass turbo "@id", HOT "osm_id"/"osm_type", fAIr "osm_id"): every other
     # property with a value is a tag
     identity_keys = {"id", "osm_id", "osm_type", "osm_way_id", "type"}
