@@ -281,7 +281,7 @@ class OSMCaptioner:
         """Describe the tile of ``width`` x ``height`` pixels whose pixel->CRS affine is
         ``transform``; ``layer`` must already be in the raster's CRS."""
         transform = transform if isinstance(transform, Affine) else Affine(*transform[:6])
-        corners = [transform * xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
+        corners = [transform @ xy for xy in ((0, 0), (width, 0), (width, height), (0, height))]
         inside = layer.clip(shapely.Polygon(corners))
         return self.describe(inside, transform, width, height)
 
