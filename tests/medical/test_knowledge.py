@@ -29,7 +29,8 @@ def test_every_extractable_finding_has_all_four_facets():
 @pytest.mark.parametrize("cls, finding", [
     ("PNEUMONIA", "Pneumonia"), ("NORMAL", "No Finding"), ("No Finding", "No Finding"),
     ("Pleural_Effusion", "Pleural Effusion"), ("enlarged heart", "Cardiomegaly"), ("TB", "Tuberculosis"),
-    ("Effusion", "Pleural Effusion"), ("Nodule", None), ("lung nodule", "Lung Lesion"), ("banana", None),
+    ("Effusion", "Pleural Effusion"), ("Nodule", "Lung Lesion"), ("Infiltration", "Lung Opacity"),
+    ("lung nodule", "Lung Lesion"), ("Pleural_Thickening", "Pleural Other"), ("banana", None),
 ])
 def test_class_names_resolve_through_names_and_synonyms(kb, cls, finding):
     assert kb.resolve(cls) == finding
