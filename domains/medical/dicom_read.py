@@ -313,7 +313,7 @@ def _grey_to_float(pixels, ds, window, percentiles) -> tuple[np.ndarray, str | N
         # a LUT is indexed by integer modality values, so it runs before the float conversion
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
         shown = apply_voi_lut(apply_modality_lut(pixels, ds), ds, prefer_lut=True)
-        return _scale(shown.astype(np.float32), 0.0, 2.0**bits - 1), "voi_lut"
+        return scale_to_unit(shown.astype(np.float32), 0.0, 2.0**bits - 1), "voi_lut"
     if "ModalityLUTSequence" in ds:
         array = apply_modality_lut(pixels, ds).astype(np.float32, copy=False)
     else:
@@ -326,15 +326,15 @@ def _grey_to_float(pixels, ds, window, percentiles) -> tuple[np.ndarray, str | N
     if window is None:
         return array, None
     if window == "header":
-        header_window = _header_window(ds)
-        if header_window is None:
-            return _scale(array, float(array.min()), float(array.max())), "min_max"
-        center, width, function = header_window
-        return _window(array, center, width, function), "header"
+        header = header_window(ds)
+        if header is None:
+            return scale_to_unit(array, float(array.min()), float(array.max())), "min_max"
+        center, width, function = header
+        return apply_window(array, center, width, function), "header"
     if window == "percentile":
         low, high = np.percentile(array, percentiles)
-        return _scale(array, float(low), float(high)), "percentile"
-    return _window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
+        return scale_to_unit(array, float(low), float(high)), "percentile"
+    return apply_window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
 
 
 def _colour_to_float(pixels, ds, photometric, window, percentiles) -> tuple[np.ndarray, str | None]:
@@ -354,11 +354,11 @@ def _colour_to_float(pixels, ds, photometric, window, percentiles) -> tuple[np.n
     if window is None:
         return array, None
     if window == "header":
-        return _scale(array, 0.0, top), "bit_depth"
+        return scale_to_unit(array, 0.0, top), "bit_depth"
     if window == "percentile":
         low, high = np.percentile(array, percentiles)
-        return _scale(array, float(low), float(high)), "percentile"
-    return _window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
+        return scale_to_unit(array, float(low), float(high)), "percentile"
+    return apply_window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
 
 
 # ITU-R BT.601 full range (DICOM PS3.3 C.7.6.3.1.2), as rows of [Y, Cb, Cr] -> R, G, B.
@@ -374,7 +374,8 @@ def _ybr_full_to_rgb(pixels: np.ndarray, top: float) -> np.ndarray:
     return np.clip(rgb, 0.0, top, out=rgb)
 
 
-def _header_window(ds) -> tuple[float, float, str] | None:
+def header_window(ds) -> tuple[float, float, str] | None:
+    """The first (Window Center, Window Width, VOI LUT Function) of a header, or None."""
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     if center is None or width is None:
         return None
@@ -386,7 +387,7 @@ def _header_window(ds) -> tuple[float, float, str] | None:
     return center, width, function
 
 
-def _window(array: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+def apply_window(array: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
     """DICOM PS3.3 C.11.2.1.2 window to [0, 1], in place."""
     if function == "SIGMOID":
         array -= center
@@ -395,14 +396,14 @@ def _window(array: np.ndarray, center: float, width: float, function: str) -> np
         array += 1.0
         return np.reciprocal(array, out=array)
     if function == "LINEAR_EXACT":
-        return _scale(array, center - width / 2, center + width / 2)
+        return scale_to_unit(array, center - width / 2, center + width / 2)
     if width <= 1.0:
         raise ValueError(f"a LINEAR window needs width > 1, got {width}")
     # LINEAR: x <= c - 0.5 - (w-1)/2 -> 0 and x > c - 0.5 + (w-1)/2 -> 1
-    return _scale(array, center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2)
+    return scale_to_unit(array, center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2)
 
 
-def _scale(array: np.ndarray, low: float, high: float) -> np.ndarray:
+def scale_to_unit(array: np.ndarray, low: float, high: float) -> np.ndarray:
     """Map [low, high] to [0, 1] and clip, in place; a flat image becomes all zeros."""
     if high <= low:
         array.fill(0.0)

@@ -1,0 +1,201 @@
+"""A CT/MR series folder -> one 3D volume, sorted by position along the slice normal.
+
+Slices are ordered by ImagePositionPatient projected on the normal (row direction x column
+direction), not by InstanceNumber, which scanners number in either direction. A folder that mixes
+series, orientations or slice sizes, or whose slice gaps are uneven (missing slices), raises an
+error naming the folder and what is wrong instead of returning a silently distorted volume.
+
+`meta["affine"]` follows MONAI's PydicomReader (swap_ij=True, affine_lps_to_ras=True): it maps
+the voxel index (i = column, j = row, k = slice) to RAS millimetres. Our array is indexed
+``array[k, j, i]`` (depth, height, width), i.e. ``array.transpose(2, 1, 0)`` is MONAI's layout.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dicom_read import (
+    DicomReadError,
+    NotAnImageError,
+    NotDicomError,
+    apply_window,
+    header_window,
+    read_dicom,
+    read_header,
+    safe_meta,
+    scale_to_unit,
+)
+
+
+class SeriesError(DicomReadError):
+    """A folder that does not hold exactly one complete, regular series."""
+
+
+class MixedSeriesError(SeriesError):
+    """Several SeriesInstanceUIDs in one folder."""
+
+
+class InconsistentSeriesError(SeriesError):
+    """Slices disagree on orientation, size or pixel spacing, or two share a position."""
+
+
+class MissingSliceError(SeriesError):
+    """Uneven gaps between slice positions: slices are missing."""
+
+
+@dataclass(frozen=True)
+class DicomVolume:
+    array: np.ndarray  # float32 (slices, rows, columns)
+    meta: dict[str, Any]
+
+
+# Relative tolerance on slice gaps: scanners write positions with ~0.01 mm rounding.
+_GAP_TOLERANCE = 0.05
+_ORIENTATION_TOLERANCE = 1e-4
+
+
+def read_dicom_series(
+    folder: str | os.PathLike,
+    window: None | str | tuple[float, float] = None,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+) -> DicomVolume:
+    """Read every DICOM image in ``folder`` (not recursive) as one volume.
+
+    ``window=None`` (default) keeps modality values (HU for CT); ``"header"`` uses the first
+    slice's window, ``(center, width)`` or ``"percentile"`` map the whole volume to [0, 1] at once
+    so that every slice shares one intensity scale. Non-DICOM files and non-image objects (a
+    DICOMDIR, a README) in the folder are ignored and counted in ``meta["ignored_files"]``.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise DicomReadError(folder, "not a directory")
+    headers, ignored = [], 0
+    for path in sorted(Path(folder).iterdir()):
+        if not path.is_file():
+            continue
+        try:
+            header = read_header(path, stop_before_pixels=True)
+        except NotDicomError:
+            ignored += 1
+            continue
+        if "Rows" not in header or "ImagePositionPatient" not in header:
+            ignored += 1  # a DICOMDIR, an SR, a localiser without geometry ...
+            continue
+        headers.append((str(path), header))
+    if not headers:
+        raise DicomReadError(folder, "no DICOM images with ImagePositionPatient in this folder")
+
+    _check_one_series(folder, headers)
+    row_dir, col_dir, normal = _directions(folder, headers)
+    positions = np.array([[float(v) for v in h.ImagePositionPatient] for _, h in headers])
+    depth = positions @ normal
+    order = np.argsort(depth, kind="stable")
+    headers = [headers[i] for i in order]
+    depth, positions = depth[order], positions[order]
+    slice_spacing = _slice_spacing(folder, headers, depth)
+
+    slices = []
+    for path, header in headers:
+        if int(header.get("NumberOfFrames", 1) or 1) > 1:
+            raise SeriesError(folder, f"{path} is multi-frame; enhanced multi-frame volumes are not supported")
+        try:
+            slices.append(read_dicom(path, window=None).array)
+        except NotAnImageError as exc:
+            raise SeriesError(folder, f"{path}: {exc.reason}") from exc
+    volume = np.stack(slices)
+    first = headers[0][1]
+    volume, window_source = _window_volume(volume, first, window, percentiles)
+    if first.get("PhotometricInterpretation") == "MONOCHROME1" and window is not None:
+        np.subtract(1.0, volume, out=volume)  # as read_dicom: 0 is black on display
+
+    row_spacing, col_spacing = (float(v) for v in first.PixelSpacing)
+    meta = safe_meta(first)
+    meta.update(
+        slices=len(headers),
+        # (slice, row, column) spacing in mm, the order of the array axes
+        spacing=[slice_spacing, row_spacing, col_spacing],
+        orientation=[*row_dir.tolist(), *col_dir.tolist()],
+        origin=positions[0].tolist(),
+        affine=_ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, positions[0]),
+        window_source=window_source,
+        value_range=None if window is None else [0.0, 1.0],
+        ignored_files=ignored,
+    )
+    return DicomVolume(volume, meta)
+
+
+def _check_one_series(folder: str, headers) -> None:
+    series = {str(h.get("SeriesInstanceUID", "")) for _, h in headers}
+    if len(series) > 1:
+        # counts only: the UIDs themselves are identifiers
+        raise MixedSeriesError(folder, f"{len(series)} different SeriesInstanceUIDs; put each series in its own folder")
+    sizes = {(int(h.Rows), int(h.Columns)) for _, h in headers}
+    if len(sizes) > 1:
+        raise InconsistentSeriesError(folder, f"slices of different sizes (rows, columns): {sorted(sizes)}")
+    if any("PixelSpacing" not in h for _, h in headers):
+        raise InconsistentSeriesError(folder, "a slice has no PixelSpacing, so the volume has no geometry")
+    spacings = np.array([[float(v) for v in h.PixelSpacing] for _, h in headers])
+    if np.ptp(spacings, axis=0).max() > 1e-4:
+        raise InconsistentSeriesError(folder, "slices with different PixelSpacing")
+
+
+def _directions(folder: str, headers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    orientations = np.array([[float(v) for v in h.get("ImageOrientationPatient", [])] for _, h in headers])
+    if orientations.shape[1:] != (6,):
+        raise InconsistentSeriesError(folder, "a slice has no valid ImageOrientationPatient")
+    if np.abs(orientations - orientations[0]).max() > _ORIENTATION_TOLERANCE:
+        raise InconsistentSeriesError(folder, "slices with different ImageOrientationPatient (not one stack)")
+    row_dir, col_dir = orientations[0, :3], orientations[0, 3:]
+    normal = np.cross(row_dir, col_dir)
+    return row_dir, col_dir, normal / np.linalg.norm(normal)
+
+
+def _slice_spacing(folder: str, headers, depth: np.ndarray) -> float:
+    if len(depth) == 1:
+        first = headers[0][1]
+        return float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
+    gaps = np.diff(depth)
+    if gaps.min() <= 1e-3:
+        index = int(np.argmin(gaps))
+        raise InconsistentSeriesError(
+            folder, f"two slices at the same position ({depth[index]:.3f} mm along the normal)"
+        )
+    spacing = float(np.median(gaps))
+    uneven = np.flatnonzero(np.abs(gaps - spacing) > _GAP_TOLERANCE * spacing)
+    if uneven.size:
+        worst = int(uneven[np.argmax(np.abs(gaps[uneven] - spacing))])
+        raise MissingSliceError(
+            folder,
+            f"uneven slice gaps: {gaps[worst]:.3f} mm between {depth[worst]:.3f} and {depth[worst + 1]:.3f} mm "
+            f"where the series spacing is {spacing:.3f} mm ({uneven.size} uneven gap(s); missing slices?)",
+        )
+    return float(np.mean(gaps))
+
+
+def _window_volume(volume, first, window, percentiles):
+    if window is None:
+        return volume, None
+    if window == "header":
+        header = header_window(first)
+        if header is None:
+            return scale_to_unit(volume, float(volume.min()), float(volume.max())), "min_max"
+        return apply_window(volume, *header), "header"
+    if window == "percentile":
+        low, high = np.percentile(volume, percentiles)
+        return scale_to_unit(volume, float(low), float(high)), "percentile"
+    return apply_window(volume, float(window[0]), float(window[1])), "explicit"
+
+
+def _ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, origin) -> list[list[float]]:
+    affine = np.eye(4)
+    affine[:3, 0] = row_dir * col_spacing  # i: along a row, one column apart
+    affine[:3, 1] = col_dir * row_spacing  # j: down a column, one row apart
+    affine[:3, 2] = normal * slice_spacing  # k: slices sorted along the normal
+    affine[:3, 3] = origin
+    affine[:2] *= -1  # DICOM's LPS to RAS, as MONAI does
+    return affine.tolist()
