@@ -143,7 +143,7 @@ class OSMCaptionPairs(SampleDataset):
             folder = Path(cache_dir)
         else:
             folder = Path(self.osm_paths[0]).resolve().parent
-            if not os.access(folder, os.W_OK):
+            if not _writable(folder):
                 folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                 folder = folder / "facetvlp" / "pairs"
         return folder / name
@@ -278,3 +278,8 @@ class OSMCaptionPairs(SampleDataset):
         state["_sources"] = {}  # rasterio handles stay per process
         return state
 
+
+def _writable(folder: Path) -> bool:
+    """Whether we may put a manifest in ``folder``: the OS allows it and the folder is not
+    marked read-only (root passes the access check even on a folder shared read-only)."""
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
