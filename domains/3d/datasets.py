@@ -153,8 +153,9 @@ class LidarTileDataset(SampleDataset):
 
     classes: ASPRS codes (ints) in label order; points of other codes get mask -1. The caption
     names the classes covering at least ``caption_min_fraction`` of the tile's points, most
-    common first; ``labels`` is the multi-hot of those classes; ``label`` in meta is the most
-    common one. Points are centred on the tile centre (xy) and lowest point (z) and divided by
+    common first; ``labels`` is the multi-hot of those classes (``labels="present"``) or the
+    one-hot of the most common one (``labels="dominant"``, for single-label zero-shot).
+    split: "all", or "train" / "val" by a stable hash of (file name, tile). Points are centred on the tile centre (xy) and lowest point (z) and divided by
     half the tile size, so a tile spans [-1, 1] in x and y whatever the file's units.
     """
 
@@ -167,6 +168,9 @@ class LidarTileDataset(SampleDataset):
         min_points: int = 64,
         with_intensity: bool = False,
         caption_min_fraction: float = 0.15,
+        labels: str = "present",
+        split: str = "all",
+        val_fraction: float = 0.2,
         augment: Mapping[str, Any] | None = None,
         knowledge: Mapping[str, Any] | None = None,
         cache_files: int = 4,
@@ -182,6 +186,11 @@ class LidarTileDataset(SampleDataset):
         self.num_points, self.min_points = num_points, min_points
         self.with_intensity = with_intensity
         self.caption_min_fraction = caption_min_fraction
+        if labels not in ("present", "dominant"):
+            raise ConfigError(f"labels must be 'present' or 'dominant', got {labels!r}")
+        if split not in ("all", "train", "val"):
+            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        self.label_mode = labels
         self.augment = _build_augment(augment, ("xyz",))
         self._cache: OrderedDict[str, PointCloud] = OrderedDict()
         self._cache_size = cache_files
@@ -190,8 +199,12 @@ class LidarTileDataset(SampleDataset):
             cloud = self._cloud(path)
             cells = self._cells(cloud)
             keys, counts = np.unique(cells, axis=0, return_counts=True)
-            self.tiles += [(path, int(ix), int(iy))
-                           for (ix, iy), n in zip(keys, counts) if n >= min_points]
+            tiles = [(path, int(ix), int(iy))
+                     for (ix, iy), n in zip(keys, counts) if n >= min_points]
+            if split != "all":
+                tiles = [t for t in tiles
+                         if split_of(f"{Path(path).name}#{t[1]}_{t[2]}", val_fraction) == split]
+            self.tiles += tiles
 
     def __len__(self) -> int:
         return len(self.tiles)
@@ -243,7 +256,7 @@ class LidarTileDataset(SampleDataset):
         if not present:  # every point has a code outside `classes`
             present = [int(shares.argmax())]
         labels = torch.zeros(len(self.classes))
-        labels[present] = 1.0
+        labels[present if self.label_mode == "present" else present[:1]] = 1.0
         return {
             "points": points,
             "mask": mask,

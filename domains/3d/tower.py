@@ -1,0 +1,238 @@
+"""Point towers: a Point-BERT-style transformer and a small PointNet++ (SSG), both pure torch.
+
+PointBERTTower: farthest point sampling picks G group centres, each centre's k nearest points
+form a local patch, a mini-PointNet turns every patch into one token, a learned embedding of the
+centre's xyz is its position, and a standard transformer (timm `Block`) mixes the tokens. It is
+the point-cloud analogue of a ViT: patches are neighbourhoods instead of pixel squares.
+
+PointNetPPTower: two set-abstraction levels (FPS + ball query + shared MLP + max pool) and a
+global one; lighter, and a useful baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from timm.layers import trunc_normal_
+from timm.models.vision_transformer import Block
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from facetvlp.core.registry import TOWERS
+from facetvlp.core.towers import Tower, TowerOutput
+from facetvlp.core.towers.vision_timm import random_patch_mask
+
+from .ops import ball_query, farthest_point_sample, gather_points, group, knn
+
+
+def _mlp(channels: Sequence[int]) -> nn.Sequential:
+    """Shared per-point MLP (LayerNorm, not BatchNorm: contrastive batches are small and a
+    frozen tower must behave the same in train and eval mode)."""
+    layers: list[nn.Module] = []
+    for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+        layers.append(nn.Linear(c_in, c_out))
+        if i < len(channels) - 2:
+            layers += [nn.LayerNorm(c_out), nn.GELU()]
+    return nn.Sequential(*layers)
+
+
+class MiniPointNet(nn.Module):
+    """(B, G, k, C) point patches -> (B, G, width) tokens (Point-BERT's two-stage encoder:
+    per-point MLP, patch max, the max joined back onto every point, MLP, patch max).
+
+    "Joined back" is a concatenation followed by a linear layer in Point-BERT; here that layer
+    is split into a per-point part and a per-patch part that is broadcast: the same function,
+    without materialising the (B, G, k, 2h) concatenation (the largest tensor of the tower)."""
+
+    def __init__(self, in_channels: int, width: int, hidden: Sequence[int] = (128, 256)):
+        super().__init__()
+        h1, h2 = hidden
+        self.first = _mlp([in_channels, h1, h2])
+        self.point_part = nn.Linear(h2, 2 * h2)
+        self.patch_part = nn.Linear(h2, 2 * h2, bias=False)
+        self.second = nn.Sequential(nn.LayerNorm(2 * h2), nn.GELU(), nn.Linear(2 * h2, width))
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        feats = self.first(patches)
+        pooled = feats.max(dim=2, keepdim=True).values
+        joined = self.point_part(feats) + self.patch_part(pooled)
+        return self.second(joined).max(dim=2).values
+
+
+def _points_of(batch) -> torch.Tensor:
+    points = batch["points"] if isinstance(batch, dict) else batch
+    if points.ndim != 3 or points.shape[-1] < 3:
+        raise ValueError(f"points must be (B, N, C>=3), got {tuple(points.shape)}")
+    return points
+
+
+@TOWERS.register_module()
+class PointBERTTower(Tower):
+    modality = "points"
+
+    def __init__(
+        self,
+        width: int = 256,
+        depth: int = 6,
+        heads: int = 4,
+        num_groups: int = 64,
+        group_size: int = 32,
+        in_channels: int = 3,
+        pool: str = "cls+max",
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.0,
+        encoder_hidden: Sequence[int] = (128, 256),
+    ):
+        super().__init__()
+        if pool not in ("cls", "max", "cls+max"):
+            raise ValueError(f"pool must be 'cls', 'max' or 'cls+max', got {pool!r}")
+        self.width, self.pool = width, pool
+        self.num_groups, self.group_size, self.in_channels = num_groups, group_size, in_channels
+        self.encoder = MiniPointNet(in_channels, width, encoder_hidden)
+        self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, width))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.cls_pos = nn.Parameter(torch.zeros(1, 1, width))
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.transformer = nn.ModuleList(
+            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r) for r in rates
+        )
+        self.norm = nn.LayerNorm(width)
+        self.pool_proj = nn.Linear(2 * width, width) if pool == "cls+max" else None
+        self.grad_checkpointing = False
+        trunc_normal_(self.cls_token, std=0.02)
+        trunc_normal_(self.cls_pos, std=0.02)
+
+    def tokenize_points(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N, C) -> group tokens (B, G, W) and their position embeddings (B, G, W)."""
+        points = points[..., : self.in_channels]
+        xyz = points[..., :3].contiguous()
+        centre_idx = farthest_point_sample(xyz, min(self.num_groups, xyz.shape[1]))
+        centres = gather_points(xyz, centre_idx)
+        _, neighbour_idx = knn(centres, xyz, min(self.group_size, xyz.shape[1]))
+        patches = group(points, centres, neighbour_idx, relative=True)
+        return self.encoder(patches), self.pos_embed(centres)
+
+    def _run_blocks(self, x: torch.Tensor, upto: int | None = None, keep: Sequence[int] = ()):
+        kept = []
+        for i, block in enumerate(self.transformer[:upto]):
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+            if i in keep:
+                kept.append(x)
+        return x, kept
+
+    def _sequence(self, points: torch.Tensor, mask_ratio: float) -> torch.Tensor:
+        tokens, pos = self.tokenize_points(points)
+        x = tokens + pos
+        if mask_ratio > 0:
+            x = random_patch_mask(x, mask_ratio, num_prefix=0)
+        cls = (self.cls_token + self.cls_pos).expand(x.shape[0], -1, -1)
+        return torch.cat([cls, x], dim=1)
+
+    def forward(self, batch, mask_ratio: float = 0.0) -> TowerOutput:
+        x = self._sequence(_points_of(batch), mask_ratio)
+        x, _ = self._run_blocks(x)
+        x = self.norm(x)
+        cls, tokens = x[:, 0], x[:, 1:]
+        if self.pool == "cls":
+            pooled = cls
+        elif self.pool == "max":
+            pooled = tokens.max(dim=1).values
+        else:
+            pooled = self.pool_proj(torch.cat([cls, tokens.max(dim=1).values], dim=-1))
+        return TowerOutput(pooled, tokens, None)
+
+    def forward_levels(self, batch, indices: Sequence[int] | int = 4) -> list[torch.Tensor]:
+        """Group-token features (B, G, W) after the given blocks (an int n: the last n)."""
+        depth = len(self.transformer)
+        wanted = list(range(depth - indices, depth)) if isinstance(indices, int) else list(indices)
+        wanted = [i % depth for i in wanted]
+        x = self._sequence(_points_of(batch), 0.0)
+        _, kept = self._run_blocks(x, upto=max(wanted) + 1, keep=wanted)
+        return [k[:, 1:] for k in kept]
+
+    def blocks(self):
+        return list(self.transformer)
+
+    def final_norm(self):
+        return self.norm
+
+    def set_trainable(self, spec="all") -> None:
+        super().set_trainable(spec)
+        if self.pool_proj is not None and spec not in ("none", 0):
+            self.pool_proj.requires_grad_(True)
+
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        self.grad_checkpointing = enabled
+
+
+class SetAbstraction(nn.Module):
+    """FPS centres, ball-query neighbourhoods, shared MLP on (relative xyz, features), max."""
+
+    def __init__(self, n_centres: int, radius: float, k: int, channels: Sequence[int]):
+        super().__init__()
+        self.n_centres, self.radius, self.k = n_centres, radius, k
+        self.mlp = _mlp(channels)
+
+    def forward(self, xyz: torch.Tensor, feats: torch.Tensor | None):
+        centre_idx = farthest_point_sample(xyz, min(self.n_centres, xyz.shape[1]))
+        centres = gather_points(xyz, centre_idx)
+        index = ball_query(centres, xyz, self.radius, self.k)
+        table = xyz if feats is None else torch.cat([xyz, feats], dim=-1)
+        grouped = group(table, centres, index, relative=True)
+        grouped = torch.cat([grouped[..., :3] / self.radius, grouped[..., 3:]], dim=-1)
+        return centres, self.mlp(grouped).max(dim=2).values
+
+
+@TOWERS.register_module()
+class PointNetPPTower(Tower):
+    """PointNet++ single-scale grouping: SA(centres[0], r1) -> SA(centres[1], r2) -> global MLP
+    + max.
+
+    Radii assume unit-sphere clouds (the datasets' normalisation)."""
+
+    modality = "points"
+
+    def __init__(self, width: int = 256, in_channels: int = 3, centres: Sequence[int] = (256, 64),
+                 radii: Sequence[float] = (0.2, 0.4), k: Sequence[int] = (24, 48)):
+        super().__init__()
+        self.width, self.in_channels = width, in_channels
+        extra = in_channels - 3
+        self.sa1 = SetAbstraction(centres[0], radii[0], k[0], [3 + extra, 64, 64, 128])
+        self.sa2 = SetAbstraction(centres[1], radii[1], k[1], [3 + 128, 128, 128, 256])
+        self.global_mlp = _mlp([3 + 256, 256, 512, width])
+        self.norm = nn.LayerNorm(width)
+
+    def _levels(self, points: torch.Tensor):
+        points = points[..., : self.in_channels]
+        xyz = points[..., :3].contiguous()
+        feats = points[..., 3:] if self.in_channels > 3 else None
+        xyz1, f1 = self.sa1(xyz, feats)
+        xyz2, f2 = self.sa2(xyz1, f1)
+        tokens = self.global_mlp(torch.cat([xyz2, f2], dim=-1))
+        return f1, f2, tokens
+
+    def forward(self, batch, mask_ratio: float = 0.0) -> TowerOutput:
+        _, _, tokens = self._levels(_points_of(batch))
+        tokens = self.norm(tokens)
+        return TowerOutput(tokens.max(dim=1).values, tokens, None)
+
+    def forward_levels(self, batch, indices: Sequence[int] | int = 3) -> list[torch.Tensor]:
+        """Per-centre features of SA1 (B, centres[0], 128), SA2 (B, centres[1], 256) and the
+        global MLP (B, centres[1], width)."""
+        levels = list(self._levels(_points_of(batch)))
+        chosen = range(3 - indices, 3) if isinstance(indices, int) else indices
+        return [levels[i] for i in chosen]
+
+    def blocks(self):
+        return [self.sa1, self.sa2, self.global_mlp]
+
+    def final_norm(self):
+        return self.norm
+
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        if enabled:
+            raise NotImplementedError("PointNetPPTower is small; it has no gradient checkpointing")
