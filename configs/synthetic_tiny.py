@@ -10,3 +10,9 @@ train_data = dict(
 schedule = dict(max_steps=6, warmup_steps=2)
 engine = dict(log_every=2, ckpt_every=3)
 work_dir = "work_dirs/synthetic_tiny"
+eval = [
+    dict(type="ZeroShotClassification",
+         dataset=dict(type="SyntheticImageText", size=48, image_size=64, seed=1),
+         templates=["a {} picture", "an image that is mostly {}"]),
+    dict(type="Retrieval", dataset=dict(type="SyntheticImageText", size=48, image_size=64, seed=1)),
+]

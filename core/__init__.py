@@ -5,3 +5,4 @@ can name them.
 """
 
 from . import datasets, losses, model, towers  # noqa: F401  (registration side effects)
+from .eval import evaluators  # noqa: F401

@@ -308,9 +308,6 @@ def write_train_outputs(work_dir: Path, summary: dict) -> None:
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     metrics.update(summary)
     metrics_file.write_text(json.dumps(metrics, indent=2))
-    try:
-        from ..eval.plots import plot_loss_curve
+    from ..eval.plots import plot_loss_curve
 
-        plot_loss_curve(work_dir / "log.jsonl", work_dir / "loss_curve.png")
-    except ImportError:
-        log.warning("plots unavailable: facetvlp.core.eval.plots not importable")
+    plot_loss_curve(work_dir / "log.jsonl", work_dir / "loss_curve.png")
