@@ -59,15 +59,14 @@ def _salt() -> bytes:
     ``FACETVLP_PHI_SALT`` wins (set it on every node of a cluster so keys agree); otherwise a
     random salt is created once per user under ``$XDG_CONFIG_HOME/facetvlp`` with mode 0600.
     """
-    env = os.environ.get("FACETVLP_PHI_SALT")
-    if env:
-        return env.encode()
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return _salt_from_file(config_home / "facetvlp" / "phi_salt")
+    return _salt_for(os.environ.get("FACETVLP_PHI_SALT"), os.environ.get("XDG_CONFIG_HOME"))
 
 
-@functools.lru_cache(maxsize=4)  # read once per process, not once per image
-def _salt_from_file(salt_file: Path) -> bytes:
+@functools.lru_cache(maxsize=8)  # resolved once per process (per setting), not once per image
+def _salt_for(env_salt: str | None, config_home: str | None) -> bytes:
+    if env_salt:
+        return env_salt.encode()
+    salt_file = Path(config_home or Path.home() / ".config") / "facetvlp" / "phi_salt"
     try:
         return salt_file.read_bytes()
     except FileNotFoundError:
