@@ -300,3 +300,23 @@ def test_two_process_gloo_losses_equal_single_process_on_the_whole_batch(tmp_pat
         for key in ("w_image", "w_text", "scale", "bias"):
             if exact:
                 torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=1e-4, msg=f"{cfg} {key}")
+
+
+@pytest.mark.parametrize("loss_type", [CLIPLoss, SigLIPLoss, MultiPositiveLoss])
+def test_similarity_losses_stay_in_full_precision_under_bf16_autocast(loss_type):
+    o = leaf_outputs(bias=-2.0)
+    labels = {"labels": torch.tensor([[1.0, 0], [0, 1], [1, 0], [1, 1], [0, 0], [0, 1]])}
+    plain = loss_type()(o, labels)["loss"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss_type()(o, labels)["loss"]
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain, atol=1e-6, rtol=1e-6)
+
+
+def test_itm_with_a_single_item_scores_the_positive_only():
+    o = token_outputs(lengths_a=[5], lengths_b=[3])
+    o["tokens"] = {k: v.detach().float().requires_grad_(True) for k, v in o["tokens"].items()}
+    loss = ITMLoss(embed_dim=D, heads=2)(o, {})["loss"]
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert o["tokens"]["text"].grad.abs().sum() > 0
