@@ -52,7 +52,7 @@ def inspect_dicom(path: str) -> dict[str, Any]:
     summary: dict[str, Any] = {"kind": "dicom", **safe_meta(header)}
     summary["identifiers_present"] = identifying_attributes_present(header)
     try:
-        image = read_dicom(path, frame=0 if (summary["frames"] or 1) > 1 else None)
+        image = read_dicom(path, frame="first")
     except DicomReadError as exc:
         summary["decodable"] = False
         summary["error"] = f"{type(exc).__name__}: {exc.reason}"

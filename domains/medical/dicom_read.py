@@ -173,9 +173,12 @@ def read_dicom(
     path: str | os.PathLike,
     window: None | str | tuple[float, float] = "header",
     percentiles: tuple[float, float] = (0.5, 99.5),
-    frame: int | None = None,
+    frame: int | str | None = None,
 ) -> DicomImage:
     """Decode one DICOM image; see the module docstring for shapes and the output range.
+
+    ``frame``: None decodes every frame, ``i`` only frame ``i``, ``"first"`` frame 0 of a
+    multi-frame file and the image of a single-frame one (always 2D grey or (H, W, 3) colour).
 
     ``window``: ``"header"`` uses the VOI LUT or Window Center/Width of the file (its first value)
     and falls back to the image's own min..max; ``(center, width)`` applies that linear window in
@@ -188,6 +191,8 @@ def read_dicom(
     ds = read_header(path)
     _check_is_image(ds, path)
     frames = _frame_count(ds, path)
+    if frame == "first":
+        frame = 0 if frames > 1 else None
     if frame is not None and not 0 <= frame < frames:
         raise IndexError(f"{path}: frame {frame} out of range (the file has {frames} frames)")
 
@@ -212,11 +217,7 @@ def load_dicom_sample(path: str | os.PathLike, **read_kwargs) -> dict[str, Any]:
     """
     import torch
 
-    path = os.fspath(path)
-    if read_kwargs.get("frame") is None:
-        header = read_header(path, stop_before_pixels=True)
-        if _frame_count(header, path) > 1:
-            read_kwargs["frame"] = 0
+    read_kwargs.setdefault("frame", "first")
     image = read_dicom(path, **read_kwargs)
     array = image.array
     tensor = torch.from_numpy(array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1)))

@@ -189,6 +189,9 @@ def test_single_frame_of_a_multiframe_file_equals_that_frame_of_the_whole():
     np.testing.assert_array_equal(read_dicom(dose, frame=4, window=None).array, read_dicom(dose, window=None).array[4])
     with pytest.raises(IndexError):
         read_dicom(path, frame=30)
+    # "first": frame 0 of a multi-frame file, the only image of a single-frame one
+    np.testing.assert_array_equal(read_dicom(path, frame="first").array, whole.array[0])
+    np.testing.assert_array_equal(read_dicom(CT, frame="first").array, read_dicom(CT).array)
 
 
 def test_sample_helper_gives_channel_first_tensors_that_pass_the_sample_contract():
