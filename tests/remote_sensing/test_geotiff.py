@@ -351,13 +351,15 @@ def test_inspect_reports_truncated_files(shared_data, tmp_path):
         inspect_file(cut)
 
 
-def test_facetvlp_inspect_command(shared_data):
-    import subprocess
-    import sys
+@pytest.mark.slow  # the CLI imports every domain (torch, MONAI, Open3D ...) first
+def test_facetvlp_inspect_command(shared_data, tmp_path, capsys):
+    from facetvlp.cli import main
 
     path = shared_data / "remote_sensing" / COG
-    result = subprocess.run([sys.executable, "-m", "facetvlp", "inspect", str(path)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    assert main(["inspect", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["crs"] == "EPSG:3857" and summary["overviews"][:2] == [2, 4]
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    assert main(["inspect", str(text)]) == 2
+    assert "notes.tif: not a raster" in capsys.readouterr().err

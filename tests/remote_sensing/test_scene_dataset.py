@@ -153,3 +153,18 @@ def test_tile_dataset_refuses_scenes_with_different_band_counts(shared_data):
         GeoTiffTileDataset(scenes, dict(type="GridTileSampler", size=128))
     dataset = GeoTiffTileDataset(scenes, dict(type="GridTileSampler", size=128), bands=[1])
     assert {dataset[i]["image"].shape[0] for i in (0, len(dataset) - 1)} == {1}
+
+
+def test_tile_dataset_on_a_coarser_grid_reads_overviews(shared_data):
+    cog = shared_data / LANDSAT_DIR / "cogeo.tif"
+    with rasterio.open(cog) as ds:
+        native = ds.res[0]
+    dataset = GeoTiffTileDataset([cog], dict(type="GridTileSampler", size=128), res=native * 4)
+    assert len(dataset) == 4  # the 1024 px scene is 256 px at 4x coarser resolution
+    with rasterio.open(cog, overview_level=1) as ovr:
+        for index in range(4):
+            sample = dataset[index]
+            window = Window(*dataset.sampler[index].window)
+            np.testing.assert_allclose(sample["image"].numpy(), ovr.read(window=window) / 255,
+                                       rtol=1e-6)
+            assert sample["meta"]["res"] == pytest.approx([native * 4] * 2)

@@ -112,3 +112,11 @@ def test_polygons_in_the_input_crs_with_exact_areas(tmp_path, shared_data):
     assert frame4326.crs == CRS.from_epsg(4326)
     back = frame4326.to_crs(32618)
     assert back.geometry.area.sum() == pytest.approx(frame.geometry.area.sum(), rel=1e-3)
+
+
+def test_geojson_with_a_crs_that_has_no_epsg_code(tmp_path, shared_data):
+    sample = read_window(shared_data / GOES, (100, 100, 32, 32))
+    features = class_raster_to_features(_classify(sample), sample["meta"], CLASSES)
+    path = write_geojson(tmp_path / "goes.geojson", features, sample["meta"])
+    frame = geopandas.read_file(path)
+    assert CRS.from_user_input(frame.crs.to_wkt()) == CRS.from_wkt(sample["meta"]["crs"])
