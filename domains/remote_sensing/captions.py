@@ -38,6 +38,9 @@ VISIBLE_KINDS = frozenset({
     "aeroway", "amenity", "building", "highway", "landuse", "leisure", "man_made", "natural",
     "power", "railway", "waterway", "water", "landcover", "golf", "military",
 })
+# single presets under a top-level key that is otherwise not a kind of thing ("area" is iD's
+# home for area-only variants)
+VISIBLE_PRESETS = frozenset({"area/highway"})
 # an amenity or military site shows from above as its grounds, never as a node or a line
 _AREA_ONLY_KINDS = frozenset({"amenity", "military"})
 # land cover is named like a material ("grass", "water"), not counted like buildings
@@ -412,7 +415,7 @@ def _visible(preset: Preset, kind: str) -> bool:
         return False  # iD's catch-all for a key ("Land Use Feature"): says nothing about the look
     top = preset.id.split("/", 1)[0]
     if top not in VISIBLE_KINDS:
-        return False
+        return preset.id in VISIBLE_PRESETS
     return kind == "area" or top not in _AREA_ONLY_KINDS
 
 

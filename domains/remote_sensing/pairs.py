@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import torch
 import torch.nn.functional as F
 
 from facetvlp.core.data import SampleDataset
@@ -75,6 +76,9 @@ class OSMCaptionPairs(SampleDataset):
         cache_dir: where the manifest goes; default next to the (first) OSM file, falling back
             to ``~/.cache/facetvlp/pairs`` when that folder is read-only.
         rebuild: build the manifest even when a current one exists.
+        classes: optional ``{class name: [preset ids]}`` for zero-shot evaluation: each tile is
+            labelled (one-hot ``labels``) with the class of its most prominent object that has
+            one, and tiles with no such object are left out of this dataset.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class OSMCaptionPairs(SampleDataset):
         min_valid_fraction: float = 0.5,
         cache_dir: str | None = None,
         rebuild: bool = False,
+        classes: Mapping[str, Sequence[str]] | None = None,
         on_error: str = "raise",
     ):
         super().__init__(on_error=on_error)
@@ -110,7 +115,22 @@ class OSMCaptionPairs(SampleDataset):
         self.manifest_path = self._manifest_path(cache_dir)
         self.manifest = self._load_or_build(rebuild)
         self.entries = self.manifest["pairs"]
+        self.labels: list[int] | None = None
+        if classes:
+            self._label_entries(classes)
         self._sources: dict[int, RasterSource] = {}
+
+    def _label_entries(self, classes: Mapping[str, Sequence[str]]) -> None:
+        self.classes = list(classes)
+        class_of = {pid: k for k, ids in enumerate(classes.values()) for pid in ids}
+        kept, labels = [], []
+        for entry in self.entries:
+            # objects are stored most prominent first
+            found = [class_of[o["preset"]] for o in entry["objects"] if o["preset"] in class_of]
+            if found:
+                kept.append(entry)
+                labels.append(found[0])
+        self.entries, self.labels = kept, labels
 
     # -- manifest -----------------------------------------------------------------------------
 
@@ -268,6 +288,8 @@ class OSMCaptionPairs(SampleDataset):
         sample["meta"]["osm_presets"] = [o["preset"] for o in entry["objects"]]
         sample["meta"]["osm_refs"] = sorted({r for o in entry["objects"] for r in o["refs"]})
         sample["meta"]["languages"] = list(self.captioner.languages)
+        if self.labels is not None:
+            sample["labels"] = F.one_hot(torch.tensor(self.labels[index]), len(self.classes)).float()
         return sample
 
     def captions(self, index: int) -> dict[str, str]:

@@ -262,3 +262,31 @@ def test_resize_and_scene_listing(kampala, tmp_path):
     assert len(list_scenes(root / "chips")) == 118
     with pytest.raises(ReadError, match="no raster scenes"):
         OSMCaptionPairs(str(tmp_path / "*.tif"), root / "chips_labels.geojson")
+
+
+def test_labelled_tiles_for_zero_shot_from_the_bundled_demo_data(repo_root, tmp_path):
+    """The demo's held-out chip: every tile is labelled with the class of the polygon that
+    covers most of it (checked against the polygons read with json + shapely)."""
+    from facetvlp.domains.remote_sensing.demo import CHIPS, CLASSES, DATA, LANDCOVER
+
+    pairs = OSMCaptionPairs([DATA / CHIPS[1]], DATA / LANDCOVER, tile_size=64, stride=32,
+                            languages=["en"], cache_dir=str(tmp_path), classes=CLASSES)
+    assert pairs.classes == list(CLASSES)
+    assert set(pairs.labels) == set(range(len(CLASSES)))  # all four classes occur
+    raw = json.loads((DATA / LANDCOVER).read_text())
+    class_of_source = {"Forest": "forest", "Hydro": "water", "Road": "road", "Building": "buildings"}
+    polygons = [(class_of_source.get(f["properties"]["source_class"]), shape(f["geometry"]))
+                for f in raw["features"]]
+    with rasterio.open(DATA / CHIPS[1]) as ds:
+        scene_transform = ds.transform
+    for index in range(len(pairs)):
+        entry = pairs.entries[index]
+        window = Window(*entry["window"])
+        footprint = box(*rasterio.windows.bounds(window, scene_transform))
+        cover = {}
+        for name, polygon in polygons:
+            if name is not None:
+                cover[name] = cover.get(name, 0.0) + polygon.intersection(footprint).area
+        label = pairs.classes[int(pairs[index]["labels"].argmax())]
+        # the most prominent named object is the class with the largest cover in the tile
+        assert cover[label] == pytest.approx(max(cover.values()), rel=0.05), (entry, cover)
