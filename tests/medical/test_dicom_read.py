@@ -245,3 +245,19 @@ def test_meta_is_json_able_and_describes_the_image():
     assert meta["transfer_syntax_uid"] == ds.file_meta.TransferSyntaxUID
     assert meta["bits_stored"] == ds.BitsStored and meta["frames"] == 1
     assert meta["window_source"] == "min_max"  # CT_small carries no window
+
+
+def test_a_syntax_without_decoder_raises_unsupported_syntax(tmp_path):
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import MPEG2MPML
+
+    from facetvlp.domains.medical.dicom_read import UnsupportedSyntaxError
+
+    ds = pydicom.dcmread(CT)
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML  # video: no still-image decoder in pydicom
+    ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + bytes(100)])
+    ds["PixelData"].VR = "OB"
+    path = tmp_path / "mpeg2.dcm"
+    ds.save_as(path)
+    with pytest.raises(UnsupportedSyntaxError, match="MPEG2"):
+        read_dicom(path)
