@@ -50,13 +50,26 @@ HF_DEFAULT_POOLER = {"bert": "cls_pooler", "roberta": "mean_pooler", "xlm-robert
 
 
 # -- reading ---------------------------------------------------------------------------------
+def open_clip_package_dir() -> Path | None:
+    """Where open_clip is installed (for its bundled configs and BPE file), without importing it."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
 def read_open_clip_config(model_cfg: Mapping[str, Any] | str | os.PathLike | None) -> dict:
-    """The open_clip model config as a dict, from a dict, a model-config JSON or an
-    ``open_clip_config.json`` (which wraps it under ``model_cfg``)."""
+    """The open_clip model config as a dict, from a dict, a model-config JSON, an
+    ``open_clip_config.json`` (which wraps it under ``model_cfg``) or, when open_clip is
+    installed, the name of one of its bundled configs ("ViT-B-32", "ViT-H-14" ...)."""
     if model_cfg is None:
         return {}
     if not isinstance(model_cfg, Mapping):
         path = Path(model_cfg)
+        package = open_clip_package_dir()
+        bundled = package / "model_configs" / f"{model_cfg}.json" if package else None
+        if not path.is_file() and bundled is not None and bundled.is_file():
+            path = bundled
         try:
             model_cfg = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -116,7 +129,7 @@ def native_image_tower(state, vision_cfg, quick_gelu: bool, path) -> tuple[dict,
     width, patch = conv.shape[0], conv.shape[-1]
     depth = 1 + max(int(k.split(".")[2]) for k in visual if k.startswith("transformer.resblocks."))
     grid = math.isqrt(visual["positional_embedding"].shape[0] - 1)
-    head_width = int(vision_cfg.get("head_width", 64))
+    head_width = int(vision_cfg.get("head_width", 64))  # open_clip's CLIPVisionCfg default
     mlp_ratio = visual["transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / width
     image_size = grid * patch
     size = {384: "small", 512: "medium", 768: "base", 1024: "large", 1280: "huge"}.get(width, "base")
@@ -182,11 +195,11 @@ def clip_bpe_tokenizer(bpe_path: str | os.PathLike | None):
     from transformers import CLIPTokenizer
 
     if bpe_path is None:
-        spec = importlib.util.find_spec("open_clip")
-        if spec is None or not spec.submodule_search_locations:
+        package = open_clip_package_dir()
+        if package is None:
             raise ConfigError("the native open_clip text tower needs its BPE file: pass bpe_path "
                               "(bpe_simple_vocab_16e6.txt.gz) or install open_clip_torch")
-        bpe_path = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz"
+        bpe_path = package / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.open(bpe_path, "rt", encoding="utf-8").read().split("\n")
     merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]  # line 0: a version header
     symbols = byte_symbols()
@@ -237,7 +250,7 @@ def native_text_tower(state, text_cfg, quick_gelu, bpe_path, out_dir: Path, path
     depth = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("transformer.resblocks."))
     config = CLIPTextConfig(
         vocab_size=vocab, hidden_size=width, num_hidden_layers=depth,
-        num_attention_heads=int(text_cfg.get("heads", width // 64)),
+        num_attention_heads=int(text_cfg.get("heads", 8)),  # open_clip's CLIPTextCfg default
         intermediate_size=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0],
         max_position_embeddings=state["positional_embedding"].shape[0],
         hidden_act="quick_gelu" if quick_gelu else "gelu", layer_norm_eps=1e-5,
@@ -258,6 +271,15 @@ def native_text_tower(state, text_cfg, quick_gelu, bpe_path, out_dir: Path, path
 
 
 # -- the whole model -------------------------------------------------------------------------
+def require_native_cfg(cfg: dict, key: str, path) -> None:
+    # Head counts are not in the weights (ViT-B/32 has 64-wide heads, ViT-H/14 80-wide): a guess
+    # would load without error and compute something else.
+    if key not in cfg:
+        refuse(path, f"native towers need the open_clip model config ({key}: attention heads are "
+                     "not stored in the weights): pass model_cfg, a dict, its JSON file or, with "
+                     "open_clip installed, its name such as 'ViT-B-32'")
+
+
 def load_strict(module: torch.nn.Module, state: dict, where: str, path) -> None:
     # position_ids is a buffer older transformers saved with the weights; it is not a weight.
     state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
@@ -276,7 +298,9 @@ def import_open_clip(
 ) -> tuple[dict, ContrastiveModel]:
     """Convert an open_clip checkpoint; returns (facetvlp model cfg, the loaded model).
 
-    ``model_cfg`` is open_clip's model config (needed for timm/HF towers: model names, pooling);
+    ``model_cfg`` is open_clip's model config (a dict, its JSON file, an open_clip_config.json or
+    a bundled open_clip config name such as "ViT-B-32"), needed for model names, pooling and head
+    counts, none of which the weights record;
     ``text_path`` the local directory of the HF text model; ``quick_gelu`` whether the native
     towers use QuickGELU (OpenAI's original weights and models fine-tuned from them under a
     ``-quickgelu`` config; it cannot be read from the weights). Writes into ``out_dir``:
@@ -298,6 +322,7 @@ def import_open_clip(
         image_cfg, image_proj, image_weights, image_matrix = timm_image_tower(state, vision_cfg, checkpoint)
         native_vision = False
     elif "visual.class_embedding" in state:
+        require_native_cfg(cfg, "vision_cfg", checkpoint)
         image_cfg, image_proj, image_weights, image_matrix = native_image_tower(
             state, vision_cfg, quick_gelu, checkpoint)
         native_vision = True
@@ -309,6 +334,7 @@ def import_open_clip(
         text_tower_cfg, text_proj, text_weights, text_proj_weights = hf_text_tower(
             state, text_cfg, text_path, checkpoint)
     elif "token_embedding.weight" in state:
+        require_native_cfg(cfg, "text_cfg", checkpoint)
         text_tower_cfg, text_proj, text_proj_weights = native_text_tower(
             state, text_cfg, quick_gelu, bpe_path, out_dir, checkpoint)
         text_weights = None  # already in the written directory

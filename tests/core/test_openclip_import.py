@@ -15,7 +15,9 @@ from safetensors.torch import save_file
 
 from facetvlp.core.engine.checkpoint import load_model_weights
 from facetvlp.core.errors import CheckpointError
-from facetvlp.core.openclip_import import CONFIG_FILE, MODEL_PREFIX, WEIGHTS_FILE, import_open_clip
+from facetvlp.core.openclip_import import (
+    CONFIG_FILE, MODEL_PREFIX, WEIGHTS_FILE, import_open_clip, read_open_clip_config,
+)
 from facetvlp.core.registry import MODELS, build
 from facetvlp.core.towers import resolve_model_dir
 
@@ -124,6 +126,10 @@ def test_unsupported_or_unsafe_files_are_refused_with_the_reason(tmp_path, minil
     attn_pool = save_state(open_clip.model.CLIP(**cfg), tmp_path / "attn_pool.safetensors")
     with pytest.raises(CheckpointError, match="attention pooling"):
         import_open_clip(attn_pool, tmp_path / "out1", cfg)
+    # without its config a native model's head count would be a guess
+    with pytest.raises(CheckpointError, match="attention heads are not stored"):
+        import_open_clip(attn_pool, tmp_path / "out1")
+    assert read_open_clip_config("ViT-H-14")["vision_cfg"]["head_width"] == 80  # bundled by name
 
     hf_cfg = dict(embed_dim=32, vision_cfg=dict(timm_model_name="vit_tiny_patch16_224", timm_proj="linear"),
                   text_cfg=dict(hf_model_name=minilm_dir, hf_proj_type="linear"))
