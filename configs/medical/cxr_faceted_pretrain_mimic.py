@@ -1,0 +1,42 @@
+# Faceted pre-training on MIMIC-CXR-JPG (GPU-sized): each image's text is sampled from its report
+# sentences (FINDINGS + IMPRESSION) and from the knowledge facets of its CheXpert labels; images
+# that share labels are soft positives (MultiPositiveLoss); the MiniLM-L6 text tower is tuned.
+# Zero-shot evaluation: the CheXpert validation set (five competition observations, each scored
+# positive-vs-negative prompt) and the pneumonia set's fixed validation split.
+# Point the paths at your copies (credentialed PhysioNet / Stanford downloads), e.g.
+#   facetvlp train configs/medical/cxr_faceted_pretrain_mimic.py \
+#       --set train_data.dataset.root=/data/mimic-cxr-jpg/2.0.0
+# or torchrun --nproc-per-node 8 -m facetvlp.cli train ... for several GPUs.
+_base_ = ["../_base_/default_runtime.py", "../_base_/clip_vit_tiny_minilm.py"]
+
+mimic = "data/mimic-cxr-jpg/2.0.0"
+mimic_reports = "data/mimic-cxr-reports"
+chexpert = "data/chexpert"
+pneumonia = "../shared/data/medical/cxr_pneumonia_train"
+knowledge = dict(type="CXRKnowledge")
+image = dict(image_size=224, channels=3)
+competition = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
+
+model = dict(trainable=dict(text="all"))
+loss = dict(type="MultiPositiveLoss")
+train_data = dict(
+    dataset=dict(type="MIMICCXRDataset", root=mimic, chexpert_csv=mimic + "/mimic-cxr-2.0.0-chexpert.csv.gz",
+                 metadata_csv=mimic + "/mimic-cxr-2.0.0-metadata.csv.gz",
+                 split_csv=mimic + "/mimic-cxr-2.0.0-split.csv.gz", official_split="train", views=["PA", "AP"],
+                 reports_dir=mimic_reports, text="facets", knowledge=knowledge, uncertain="positive",
+                 on_error="skip", **image),
+    batch_size=256,
+    num_workers=8,
+)
+eval = [
+    dict(type="ZeroShotClassification", name="chexpert5", multilabel=True, knowledge=knowledge,
+         dataset=dict(type="CheXpertDataset", csv_path=chexpert + "/CheXpert-v1.0-small/valid.csv", root=chexpert,
+                      classes=competition, frontal_only=True, text="label", **image)),
+    dict(type="ZeroShotClassification", name="pneumonia", knowledge=knowledge,
+         dataset=dict(type="CXRFolderDataset", root=pneumonia, split="val", text="label",
+                      group_pattern=r"^(person\d+|(?:NORMAL2-)?IM-\d+)", **image)),
+]
+optim = dict(lr=5e-4, weight_decay=0.2)
+schedule = dict(max_steps=20000, warmup_steps=1000)
+engine = dict(precision="bf16", mask_ratio=0.5, ckpt_every=1000)
+work_dir = "work_dirs/medical/cxr_faceted_pretrain_mimic"
