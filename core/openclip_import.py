@@ -256,7 +256,7 @@ def native_text_tower(state, text_cfg, quick_gelu, bpe_path, out_dir: Path, path
         hidden_act="quick_gelu" if quick_gelu else "gelu", layer_norm_eps=1e-5,
         projection_dim=projection.shape[1], bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
     )
-    text_dir = out_dir / "text"
+    text_dir = (out_dir / "text").resolve()
     text_dir.mkdir(parents=True, exist_ok=True)
     config.architectures = ["CLIPTextModel"]
     config.save_pretrained(text_dir)
