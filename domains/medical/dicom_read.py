@@ -8,13 +8,13 @@ Output range (documented in docs/medical_dicom.md):
   Rescale Slope/Intercept otherwise; colour images in their stored 0..2**bits-1 range), not inverted.
 
 Shapes: grey (H, W); colour (H, W, 3); multi-frame (F, H, W) or (F, H, W, 3); ``frame=i`` decodes
-only frame ``i``.
+only frame ``i``; ``frame="first"`` always gives one 2D image.
 
 Why this is faster than a general loader: the header is parsed lazily and only the attributes we
 use are ever converted; no full metadata dictionary or affine is built; each transfer syntax goes
 straight to the installed decoder that measured fastest for it (libjpeg-turbo through Pillow for
-baseline JPEG, OpenJPEG for lossy JPEG 2000, GDCM for JPEG-LS ...); the colour conversion and the
-windowing run once, in place, on the float32 array we return anyway.
+baseline JPEG, OpenJPEG for JPEG 2000, GDCM for JPEG-LS ...); baseline-JPEG YCbCr becomes RGB
+inside libjpeg-turbo; rescale and windowing run in place on the float32 array we return anyway.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pydicom
 from PIL import Image
 from pydicom.encaps import generate_frames, get_frame
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, convert_color_space, get_decoder
 from pydicom.uid import UID, JPEGBaseline8Bit
 
 from facetvlp.core.errors import ReadError, UnsupportedFileError
@@ -346,8 +346,9 @@ def _colour_to_float(pixels, ds, photometric, window, percentiles) -> tuple[np.n
     elif photometric == "RGB":
         array, top = pixels.astype(np.float32), 2.0 ** int(ds.BitsStored) - 1
     elif photometric in _YBR_FULL:
+        # ITU-R BT.601 full range (PS3.3 C.7.6.3.1.2); baseline JPEG never gets here (see _decode)
         top = 2.0 ** int(ds.BitsStored) - 1
-        array = _ybr_full_to_rgb(pixels, top)
+        array = convert_color_space(pixels, photometric, "RGB").astype(np.float32)
     else:
         raise UnsupportedSyntaxError(
             ds.filename or "<dataset>", f"photometric interpretation {photometric!r} is not converted to RGB"
@@ -360,19 +361,6 @@ def _colour_to_float(pixels, ds, photometric, window, percentiles) -> tuple[np.n
         low, high = np.percentile(array, percentiles)
         return scale_to_unit(array, float(low), float(high)), "percentile"
     return apply_window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
-
-
-# ITU-R BT.601 full range (DICOM PS3.3 C.7.6.3.1.2), as rows of [Y, Cb, Cr] -> R, G, B.
-_YBR_TO_RGB = np.array(
-    [[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]], dtype=np.float32
-)
-
-
-def _ybr_full_to_rgb(pixels: np.ndarray, top: float) -> np.ndarray:
-    ybr = pixels.astype(np.float32)
-    ybr[..., 1:] -= (top + 1) / 2  # chroma is centred on half the range (128 for 8-bit)
-    rgb = ybr @ _YBR_TO_RGB.T
-    return np.clip(rgb, 0.0, top, out=rgb)
 
 
 def header_window(ds) -> tuple[float, float, str] | None:
