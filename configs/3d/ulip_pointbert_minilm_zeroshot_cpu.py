@@ -10,7 +10,9 @@ root = "../shared/data/pointcloud/modelnet10_train"
 # relation zero-shot transfer through text can exploit
 unseen = ["desk", "night_stand", "sofa"]
 seen = ["bathtub", "bed", "chair", "dresser", "monitor", "table", "toilet"]
-knowledge = dict(type="ShapeKnowledge", kind="object", descriptions=True)
+knowledge = dict(type="ShapeKnowledge", kind="object", descriptions=True, prompts="both")
+# unseen classes are prompted with their geometric descriptions only (see knowledge.py for why)
+describe = dict(knowledge, prompts="describe")
 
 model = dict(
     type="ContrastiveModel",
@@ -37,7 +39,7 @@ train_data = dict(
 )
 _eval_dataset = dict(type="ShapeFolderDataset", root=root, num_points=1024, knowledge=knowledge)
 eval = [
-    dict(type="ZeroShotClassification", name="unseen", modality="points", knowledge=knowledge,
+    dict(type="ZeroShotClassification", name="unseen", modality="points", knowledge=describe,
          dataset=dict(_eval_dataset, classes=unseen, split="all")),
     dict(type="ZeroShotClassification", name="seen_val", modality="points", knowledge=knowledge,
          dataset=dict(_eval_dataset, classes=seen, split="val")),

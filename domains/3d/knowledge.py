@@ -1,9 +1,14 @@
 """Shape knowledge: class names expanded into descriptive text (parts, typical shape, use).
 
-A bare class name gives a text tower little to go on; "a small box about knee high with one or
-two drawers" places a never-seen "nightstand" next to the "dresser" the point tower did learn.
-Training samples carry these descriptions as facets, and zero-shot prompts ensemble them with
-templates, so unseen classes are described in the same vocabulary the seen ones were trained on.
+A bare class name gives a text tower little to go on, and worse, its associations are lexical and
+functional, not geometric: to MiniLM a "nightstand" is close to a "bed" (it stands beside one)
+and a "sofa" is far from a "bed", while as point clouds a sofa looks like a bed and a nightstand
+like a small dresser. So the descriptive facets are written as geometry *without the class name*
+("a small box about knee high", "a flat slab held up by legs at the corners"), training captions
+mix name templates with those descriptions, and zero-shot prompts for classes never seen in
+training use the descriptions (``prompts="describe"``): an unseen shape is matched on the shape
+vocabulary the seen classes were trained with. The "use" facet is kept for facets() but left out
+of captions and prompts: a point cloud shows no function.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Sequence
 from facetvlp.core.registry import KNOWLEDGE
 
 DEFAULT_PATH = Path(__file__).with_name("knowledge") / "shapes.json"
-FACET_KINDS = ("parts", "shape", "use")
+GEOMETRIC_FACETS = ("parts", "shape")
+PROMPT_STYLES = ("name", "describe", "both")
 
 
 @lru_cache(maxsize=4)
@@ -30,12 +36,17 @@ class ShapeKnowledge:
     """Descriptions of ModelNet object classes and ASPRS LiDAR classes (knowledge/shapes.json).
 
     `kind="object"` uses the object templates ("a point cloud of a {}."); `kind="lidar"` the
-    aerial LiDAR ones ("an aerial LiDAR tile of {}.").
+    aerial LiDAR ones ("an aerial LiDAR tile of {}."). ``descriptions`` adds the geometric
+    descriptions to training captions; ``prompts`` picks the zero-shot prompt style.
     """
 
-    def __init__(self, path: str | None = None, kind: str = "object", descriptions: bool = True):
+    def __init__(self, path: str | None = None, kind: str = "object", descriptions: bool = True,
+                 prompts: str = "both"):
         if kind not in ("object", "lidar"):
             raise ValueError(f"kind must be 'object' or 'lidar', got {kind!r}")
+        if prompts not in PROMPT_STYLES:
+            raise ValueError(f"prompts must be one of {PROMPT_STYLES}, got {prompts!r}")
+        self.prompts = prompts
         self.path = str(path or DEFAULT_PATH)
         self.data = _load(self.path)
         self.kind = kind
@@ -65,42 +76,49 @@ class ShapeKnowledge:
         return table[language]
 
     def facets(self, concept: str) -> dict[str, list[str]]:
-        """{"name": [...], "parts": [...], "shape": [...], "use": [...]} as full sentences."""
+        """{"name": [...], "parts": [...], "shape": [...], "use": [...]}; descriptions are
+        full sentences that do not name the class."""
         entry = self.concept(concept)
-        name = entry["name"]
-        out = {"name": [name] + list(entry.get("synonyms", []))}
+        out = {"name": [entry["name"]] + list(entry.get("synonyms", []))}
         if self.kind == "lidar":
-            out["shape"] = [f"{name}: {s}." for s in entry.get("shape", [])]
-            out["parts"] = [f"{name}, made of {p}." for p in entry.get("parts", [])]
+            out["parts"] = [f"{p}." for p in entry.get("parts", [])]
+            out["shape"] = [f"{s}." for s in entry.get("shape", [])]
             return out
-        out["parts"] = [f"a {name} with {p}." for p in entry.get("parts", [])]
-        out["shape"] = [f"a {name}, {s}." for s in entry.get("shape", [])]
-        out["use"] = [f"a {name}, {u}." for u in entry.get("use", [])]
+        out["parts"] = [f"an object with {p}." for p in entry.get("parts", [])]
+        out["shape"] = [f"an object that is {s}." for s in entry.get("shape", [])]
+        out["use"] = [f"{u}." for u in entry.get("use", [])]
         return out
 
     def sample_texts(self, concept: str, language: str = "en") -> list[str]:
-        """Every facet sentence for one training item of this class: each is a valid caption."""
+        """Every caption of one training item of this class: name templates (the name and its
+        first synonym) and, with ``descriptions``, the geometric descriptions."""
         facets = self.facets(concept) if self._known(concept) else {"name": [concept]}
         texts = [t.format(n) for n in facets["name"][:2] for t in self.templates(language)]
         if self.descriptions:
-            for kind in FACET_KINDS:
+            for kind in GEOMETRIC_FACETS:
                 texts += facets.get(kind, [])
         return texts
 
     def class_prompts(
         self, classes: Sequence[str], templates: Sequence[str] | None = None, language: str = "en"
     ) -> dict[str, list[str]]:
-        """Per class, the prompt ensemble whose mean text embedding represents the class."""
+        """Per class, the prompt ensemble whose mean text embedding represents the class:
+        name templates (``prompts="name"``), geometric descriptions (``"describe"``, falling back
+        to the name for a class without knowledge) or both (``"both"``)."""
         chosen = list(templates) if templates else self.templates(language)
         prompts = {}
         for cls in classes:
-            name = self.display_name(cls)
-            texts = [t.format(name) for t in chosen]
-            if self.descriptions and self._known(cls):
+            named = [t.format(self.display_name(cls)) for t in chosen]
+            described = []
+            if self._known(cls):
                 facets = self.facets(cls)
-                for kind in FACET_KINDS:
-                    texts += facets.get(kind, [])
-            prompts[cls] = texts
+                described = [t for kind in GEOMETRIC_FACETS for t in facets.get(kind, [])]
+            if self.prompts == "name" or not described:
+                prompts[cls] = named
+            elif self.prompts == "describe":
+                prompts[cls] = described
+            else:
+                prompts[cls] = named + described
         return prompts
 
     def asprs_concept(self, code: int) -> str | None:
