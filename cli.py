@@ -64,6 +64,17 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_import_openclip(args) -> int:
+    from facetvlp.core.openclip_import import import_open_clip
+
+    model_cfg, _ = import_open_clip(args.checkpoint, args.out_dir, model_cfg=args.config,
+                                    text_path=args.text_path, quick_gelu=args.quick_gelu or None)
+    print(f"imported into {args.out_dir}: model.safetensors + facetvlp_model.py")
+    print("start training from it with `load_from` in a config, or evaluate it with "
+          f"`facetvlp eval CONFIG --checkpoint {args.out_dir}/model.safetensors`")
+    return 0
+
+
 def cmd_info(args) -> int:
     import torch
 
@@ -135,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="summarise a DICOM, GeoTIFF, OSM or point-cloud file")
     inspect.add_argument("file")
     inspect.set_defaults(func=cmd_inspect)
+
+    imp = sub.add_parser("import-openclip", help="convert a local open_clip checkpoint into facetvlp towers")
+    imp.add_argument("checkpoint", help="open_clip weights (.safetensors or .bin/.pt, loaded without pickle code)")
+    imp.add_argument("out_dir")
+    imp.add_argument("--config", help="open_clip model config: a bundled name (ViT-B-32) or a JSON file")
+    imp.add_argument("--text-path", help="local directory of the Hugging Face text model (timm+HF layouts)")
+    imp.add_argument("--quick-gelu", action="store_true", help="the native towers use QuickGELU (OpenAI weights)")
+    imp.set_defaults(func=cmd_import_openclip)
 
     info = sub.add_parser("info", help="versions, devices and registered types")
     info.set_defaults(func=cmd_info)

@@ -60,9 +60,10 @@ class ContrastiveModel(nn.Module):
             self.towers[modality] = tower
             self.projections[modality] = make_projection(kind, tower.width, embed_dim, proj_bias)
         self.embed_dim = embed_dim
-        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
+        # Shape (1,), not (): FSDP2 cannot shard 0-d parameters. Outputs give them as scalars.
+        self.logit_scale = nn.Parameter(torch.tensor([float(init_logit_scale)]))
         self.logit_bias = (
-            nn.Parameter(torch.tensor(float(init_logit_bias))) if init_logit_bias is not None else None
+            nn.Parameter(torch.tensor([float(init_logit_bias)])) if init_logit_bias is not None else None
         )
         self.max_logit_scale = max_logit_scale
         for modality, spec in (trainable or {}).items():
@@ -115,8 +116,8 @@ class ContrastiveModel(nn.Module):
             "embeds": embeds,
             "tokens": tokens,
             "token_mask": token_masks,
-            "logit_scale": self.logit_scale.exp().clamp(max=self.max_logit_scale),
-            "logit_bias": self.logit_bias,
+            "logit_scale": self.logit_scale.exp().clamp(max=self.max_logit_scale).squeeze(0),
+            "logit_bias": self.logit_bias.squeeze(0) if self.logit_bias is not None else None,
         }
 
     @staticmethod

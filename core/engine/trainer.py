@@ -208,6 +208,12 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     sampler = ResumableSampler(len(dataset), int(data_cfg.get("batch_size", 32)), placement.world,
                                placement.rank, options.grad_accum, options.seed,
                                shuffle=data_cfg.get("shuffle", True))
+    if cfg.get("load_from") and not resume:
+        # Weights only (an imported open_clip model, another run's checkpoint): a new run from them.
+        ckpt.load_model_weights(module.model, cfg["load_from"], prefix="model.model.")
+        log.info("initialised the model from %s", cfg["load_from"])
+    # FSDP2 replaces parameters with sharded DTensors, so the optimizer is built after wrapping.
+    runner = wrap_parallel(module, placement, options)
     optimizer = build_optimizer(module, dict(cfg.get("optim", {})))
     base_lr = optimizer.param_groups[0]["lr"]
 
@@ -223,7 +229,6 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     if step == 0:
         torch.manual_seed(options.seed + placement.rank)  # per-rank masking / dropout streams
 
-    runner = wrap_parallel(module, placement, options)
     forward = torch.compile(runner) if options.compile else runner
     autocast = torch.autocast(placement.device.type, dtype=torch.bfloat16,
                               enabled=options.precision == "bf16")

