@@ -21,21 +21,34 @@ MODELNET10 = ["bathtub", "bed", "chair", "desk", "dresser", "monitor", "night_st
 
 
 def test_every_modelnet10_class_is_described():
-    kb = build(KNOWLEDGE, dict(type="ShapeKnowledge"))
+    kb = build(KNOWLEDGE, dict(type="ShapeKnowledge", prompts="both"))
     prompts = kb.class_prompts(MODELNET10)
     assert set(prompts) == set(MODELNET10)
     for cls, texts in prompts.items():
-        assert len(texts) >= len(kb.templates()) + 3
-        assert len(set(texts)) == len(texts)
         name = kb.display_name(cls)
-        assert all(name in t for t in texts)
+        named = [t for t in texts if name in t]
+        assert named == [t.format(name) for t in kb.templates()]
+        assert len(texts) - len(named) >= 3 and len(set(texts)) == len(texts)
     assert kb.display_name("night_stand") == "nightstand"
 
 
-def test_templates_override_and_descriptions_off():
-    kb = ShapeKnowledge(descriptions=False)
-    assert kb.class_prompts(["chair"], templates=["{}!"]) == {"chair": ["chair!"]}
-    assert kb.class_prompts(["spaceship"])["spaceship"][0] == "a point cloud of a spaceship."
+def test_descriptions_never_name_an_object_class():
+    # descriptions must carry geometry, not another class's name or the class's own
+    kb = ShapeKnowledge(prompts="describe")
+    names = {kb.display_name(c) for c in MODELNET10} - {"table"}  # "a wide table" is geometry
+    for cls, texts in kb.class_prompts(MODELNET10).items():
+        for text in texts:
+            assert not any(n in text for n in names), (cls, text)
+
+
+def test_prompt_styles_and_fallback():
+    assert ShapeKnowledge(prompts="name").class_prompts(["chair"], templates=["{}!"]) == {
+        "chair": ["chair!"]}
+    described = ShapeKnowledge(prompts="describe").class_prompts(["chair", "spaceship"])
+    assert "an object with a tall backrest." in described["chair"]
+    assert described["spaceship"][0] == "a point cloud of a spaceship."  # no knowledge: name
+    with pytest.raises(ValueError):
+        ShapeKnowledge(prompts="poetic")
 
 
 def test_facets_and_sample_texts():
@@ -43,7 +56,10 @@ def test_facets_and_sample_texts():
     facets = kb.facets("desk")
     assert set(facets) == {"name", "parts", "shape", "use"}
     texts = kb.sample_texts("desk")
-    assert "a point cloud of a desk." in texts and facets["parts"][0] in texts
+    assert "a point cloud of a desk." in texts and "a point cloud of a writing desk." in texts
+    assert set(facets["parts"] + facets["shape"]) <= set(texts)
+    assert not set(facets["use"]) & set(texts)  # a point cloud shows no function
+    assert ShapeKnowledge(descriptions=False).sample_texts("desk") == texts[:12]
 
 
 def test_every_asprs_code_maps_to_a_concept():
