@@ -12,7 +12,9 @@ the voxel index (i = column, j = row, k = slice) to RAS millimetres. Our array i
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import numpy as np
 
 from .dicom_read import (
     DicomReadError,
+    MalformedDicomError,
     NotAnImageError,
     NotDicomError,
     apply_window,
@@ -89,6 +92,10 @@ def read_dicom_series(
         headers.append((str(path), header))
     if not headers:
         raise DicomReadError(folder, "no DICOM images with ImagePositionPatient in this folder")
+    if any(is_siemens_mosaic(h) for _, h in headers):
+        if len(headers) > 1:
+            raise SeriesError(folder, f"{len(headers)} Siemens mosaics (a time series of volumes); read each file with read_siemens_mosaic")
+        return read_siemens_mosaic(headers[0][0], window=window, percentiles=percentiles)
 
     _check_one_series(folder, headers)
     row_dir, col_dir, normal = _directions(folder, headers)
@@ -109,7 +116,7 @@ def read_dicom_series(
             raise SeriesError(folder, f"{path}: {exc.reason}") from exc
     volume = np.stack(slices)
     first = headers[0][1]
-    volume, window_source = _window_volume(volume, first, window, percentiles)
+    volume, window_source = window_volume(volume, first, window, percentiles)
     if first.get("PhotometricInterpretation") == "MONOCHROME1" and window is not None:
         np.subtract(1.0, volume, out=volume)  # as read_dicom: 0 is black on display
 
@@ -121,7 +128,7 @@ def read_dicom_series(
         spacing=[slice_spacing, row_spacing, col_spacing],
         orientation=[*row_dir.tolist(), *col_dir.tolist()],
         origin=positions[0].tolist(),
-        affine=_ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, positions[0]),
+        affine=ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, positions[0]),
         window_source=window_source,
         value_range=None if window is None else [0.0, 1.0],
         ignored_files=ignored,
@@ -177,7 +184,7 @@ def _slice_spacing(folder: str, headers, depth: np.ndarray) -> float:
     return float(np.mean(gaps))
 
 
-def _window_volume(volume, first, window, percentiles):
+def window_volume(volume, first, window, percentiles):
     if window is None:
         return volume, None
     if window == "header":
@@ -191,7 +198,7 @@ def _window_volume(volume, first, window, percentiles):
     return apply_window(volume, float(window[0]), float(window[1])), "explicit"
 
 
-def _ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, origin) -> list[list[float]]:
+def ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, origin) -> list[list[float]]:
     affine = np.eye(4)
     affine[:3, 0] = row_dir * col_spacing  # i: along a row, one column apart
     affine[:3, 1] = col_dir * row_spacing  # j: down a column, one row apart
@@ -199,3 +206,92 @@ def _ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacin
     affine[:3, 3] = origin
     affine[:2] *= -1  # DICOM's LPS to RAS, as MONAI does
     return affine.tolist()
+
+
+# --- Siemens mosaics ---------------------------------------------------------------------------
+# Siemens stores an EPI volume as one image: a grid of ceil(sqrt(n)) x ceil(sqrt(n)) tiles, tile k
+# being slice k along the CSA SliceNormalVector, which is not always rows x columns (sagittal
+# acquisitions point the other way). ImagePositionPatient is the corner of the whole mosaic and
+# is shifted to the corner of one tile (the correction used by dcm2niix and nibabel).
+
+_CSA_IMAGE_HEADER = (0x0029, 0x1010)
+
+
+def is_siemens_mosaic(ds) -> bool:
+    return "MOSAIC" in [str(v).upper() for v in ds.get("ImageType", [])] and _CSA_IMAGE_HEADER in ds
+
+
+def read_csa_header(raw: bytes, path: str) -> dict[str, list[str]]:
+    """Siemens CSA header ("SV10" layout) -> {name: non-empty item strings}."""
+    if raw[:4] != b"SV10":
+        raise MalformedDicomError(path, "the Siemens CSA image header is not in the SV10 layout")
+    try:
+        (count,) = struct.unpack_from("<I", raw, 8)
+        offset, fields = 16, {}
+        for _ in range(count):
+            name = raw[offset:offset + 64].split(b"\0")[0].decode("ascii", "replace")
+            (items,) = struct.unpack_from("<i", raw, offset + 76)
+            offset += 84
+            values = []
+            for _ in range(items):
+                length = struct.unpack_from("<4i", raw, offset)[1]
+                offset += 16
+                values.append(raw[offset:offset + length].split(b"\0")[0].decode("ascii", "replace").strip())
+                offset += (length + 3) // 4 * 4
+            fields[name] = [v for v in values if v]
+    except struct.error as exc:
+        raise MalformedDicomError(path, f"the Siemens CSA image header ends early ({exc})") from exc
+    return fields
+
+
+def read_siemens_mosaic(
+    path: str | os.PathLike,
+    window: None | str | tuple[float, float] = None,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+) -> DicomVolume:
+    """One Siemens mosaic file -> (slices, tile rows, tile columns), geometry as read_dicom_series."""
+    path = os.fspath(path)
+    ds = read_header(path, stop_before_pixels=True)
+    if not is_siemens_mosaic(ds):
+        raise NotAnImageError(path, "not a Siemens mosaic (no MOSAIC image type or no CSA image header)")
+    csa = read_csa_header(ds[_CSA_IMAGE_HEADER].value, path)
+    try:
+        count = int(csa["NumberOfImagesInMosaic"][0])
+        slice_normal = np.array([float(v) for v in csa["SliceNormalVector"]])
+    except (KeyError, IndexError, ValueError) as exc:
+        raise MalformedDicomError(path, f"the CSA header lacks NumberOfImagesInMosaic/SliceNormalVector ({exc})") from exc
+    mosaic = read_dicom(path, window=None).array
+    grid = math.ceil(math.sqrt(count))
+    rows, columns = mosaic.shape[0] // grid, mosaic.shape[1] // grid
+    if rows * grid != mosaic.shape[0] or columns * grid != mosaic.shape[1]:
+        raise MalformedDicomError(path, f"a {mosaic.shape} mosaic does not split into a {grid}x{grid} grid")
+    tiles = mosaic.reshape(grid, rows, grid, columns).transpose(0, 2, 1, 3).reshape(grid * grid, rows, columns)[:count]
+
+    orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    row_spacing, col_spacing = (float(v) for v in ds.PixelSpacing)
+    spacing = float(ds.get("SpacingBetweenSlices") or ds.SliceThickness)
+    corner = np.array([float(v) for v in ds.ImagePositionPatient])
+    corner += col_dir * row_spacing * (mosaic.shape[0] - rows) / 2 + row_dir * col_spacing * (mosaic.shape[1] - columns) / 2
+    normal = np.cross(row_dir, col_dir)
+    normal /= np.linalg.norm(normal)
+    if slice_normal @ normal < 0:
+        # tiles run against rows x columns: reverse them so that k grows along it, as for series
+        tiles = tiles[::-1]
+        corner = corner + (count - 1) * spacing * slice_normal
+    volume, window_source = window_volume(np.ascontiguousarray(tiles), ds, window, percentiles)
+    meta = safe_meta(ds)
+    meta.update(
+        rows=rows,
+        columns=columns,
+        slices=count,
+        mosaic=True,
+        spacing=[spacing, row_spacing, col_spacing],
+        orientation=orientation.tolist(),
+        origin=corner.tolist(),
+        affine=ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, spacing, corner),
+        window_source=window_source,
+        value_range=None if window is None else [0.0, 1.0],
+        ignored_files=0,
+    )
+    return DicomVolume(volume, meta)

@@ -4,6 +4,7 @@ PydicomReader), and series written from a real CT slice with chosen positions.""
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -120,12 +121,47 @@ def test_written_series_with_a_missing_slice_or_a_stray_series_is_refused(tmp_pa
     assert uid not in str(caught.value)  # counts, never the UIDs
 
 
-def test_real_mr_mosaic_folder_is_a_one_slice_volume(shared_data):
-    folder = shared_data / "medical" / "dicom_mr_mosaic" / "ax" / "axasc35"
-    volume = read_dicom_series(folder)
-    assert volume.array.shape == (1, 384, 384)
-    only = next(p for p in folder.iterdir() if p.is_file())
-    np.testing.assert_array_equal(volume.array[0], read_dicom(only, window=None).array)
-    thickness = float(pydicom.dcmread(only).SliceThickness)
-    assert volume.meta["spacing"][0] in (thickness, pytest.approx(float(pydicom.dcmread(only).get("SpacingBetweenSlices", thickness))))
-    assert os.fspath(folder) not in str(volume.meta)
+def _protocol_slice_centres(ds) -> np.ndarray:
+    """Slice centres (LPS mm) as planned on the scanner: the Phoenix protocol text that Siemens
+    keeps in the CSA series header, an independent record of where each slice was acquired."""
+    raw = ds[0x0029, 0x1020].value
+    text = raw[raw.find(b"### ASCCONV BEGIN"):raw.find(b"### ASCCONV END")].decode("latin-1")
+    centres: dict[int, dict[str, float]] = {}
+    for match in re.finditer(r"sSliceArray\.asSlice\[(\d+)\]\.sPosition\.d(Sag|Cor|Tra)\s*=\s*(\S+)", text):
+        centres.setdefault(int(match.group(1)), {})[match.group(2)] = float(match.group(3))
+    count = int(re.search(r"sSliceArray\.lSize\s*=\s*(\d+)", text).group(1))
+    return np.array([[centres.get(i, {}).get(axis, 0.0) for axis in ("Sag", "Cor", "Tra")] for i in range(count)])
+
+
+def test_real_siemens_mosaics_become_volumes_where_the_scanner_put_the_slices(shared_data):
+    folders = sorted(p for p in (shared_data / "medical" / "dicom_mr_mosaic").glob("*/*") if p.is_dir())
+    assert len(folders) == 19
+    for folder in folders:
+        path = next(p for p in folder.iterdir() if p.is_file())
+        ds = pydicom.dcmread(path)
+        volume = read_dicom_series(folder)
+        count = int(ds[0x0019, 0x100A].value)  # NumberOfImagesInMosaic, Siemens private header
+        assert volume.array.shape == (count, 64, 64) and volume.meta["mosaic"] is True
+        # every slice is one 64x64 tile of the stored 384x384 mosaic
+        mosaic = read_dicom(path, window=None).array
+        tiles = [mosaic[r:r + 64, c:c + 64] for r in range(0, 384, 64) for c in range(0, 384, 64)][:count]
+        flipped = folder.parent.name == "sag"  # sagittal tiles run against rows x columns
+        for k in range(count):
+            np.testing.assert_array_equal(volume.array[k], tiles[count - 1 - k if flipped else k])
+        # each slice centre lies on a planned slice: exactly along the normal, and within the
+        # half-pixel by which Siemens' planned centre (pixel N/2) differs from (N-1)/2 in-plane
+        affine = np.array(volume.meta["affine"])
+        row_dir, col_dir = np.array(volume.meta["orientation"][:3]), np.array(volume.meta["orientation"][3:])
+        normal = np.cross(row_dir, col_dir)
+        ours = np.array([(affine @ [31.5, 31.5, k, 1])[:3] * [-1, -1, 1] for k in range(count)])  # RAS -> LPS
+        planned = _protocol_slice_centres(ds)
+        nearest = np.linalg.norm(ours[:, None] - planned[None], axis=2).argmin(1)
+        # the protocol's slice array and the mosaic's tiles are both in Siemens' slice order:
+        # the volume slice holding tile i must sit on planned slice i
+        tile_of = [count - 1 - k if flipped else k for k in range(count)]
+        assert nearest.tolist() == tile_of
+        offsets = ours - planned[nearest]
+        assert np.abs(offsets @ normal).max() < 0.01
+        assert np.abs(offsets @ row_dir).max() <= 3.25 and np.abs(offsets @ col_dir).max() <= 3.25
+        assert volume.meta["spacing"][0] == pytest.approx(3.6, abs=1e-6)
+        assert os.fspath(folder) not in str(volume.meta)
