@@ -169,57 +169,73 @@ def read_osm(path: str | os.PathLike, keys: Iterable[str] | None = None) -> OSML
     _check_file(path)
     wanted = frozenset(keys) if keys is not None else None
     factory = osmium.geom.WKBFactory()
-    points: list[OSMFeature] = []
-    lines: dict[int, OSMFeature] = {}
-    closed_ways: set[int] = set()
-    areas_from_ways: dict[int, OSMFeature] = {}
-    areas_from_relations: list[OSMFeature] = []
+    # geometries are made in bulk at the end: one shapely call per kind, not one per object
+    nodes: list[tuple[int, dict]] = []
+    node_xy: list[tuple[float, float]] = []
+    ways: list[tuple[int, dict, bool]] = []
+    way_coords: list[list[tuple[float, float]]] = []
+    areas: list[tuple[str, int, dict]] = []
+    area_wkb: list[bytes] = []
     unassembled = 0
+    # untagged objects (way vertices, mostly) never reach Python; locations are still cached
+    processor = osmium.FileProcessor(path).with_areas().with_filter(osmium.filter.EmptyTagFilter())
+    if wanted is not None:
+        processor = processor.with_filter(osmium.filter.KeyFilter(*wanted))
     try:
-        for obj in osmium.FileProcessor(path).with_areas():
+        for obj in processor:
+            tags = _descriptive_tags(obj.tags)
+            if not tags:
+                continue
             if obj.is_node():
-                tags = _descriptive_tags(obj.tags, wanted)
-                if tags and obj.location.valid():
-                    points.append(OSMFeature("node", obj.id, tags, shapely.Point(obj.lon, obj.lat)))
+                if obj.location.valid():
+                    nodes.append((obj.id, tags))
+                    node_xy.append((obj.lon, obj.lat))
             elif obj.is_way():
-                tags = _descriptive_tags(obj.tags, wanted)
-                if not tags:
-                    continue
-                if obj.is_closed():
-                    closed_ways.add(obj.id)
                 coords = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
                 # a node listed twice in a row, or a way the extract cut to one spot, would
                 # make an invalid line
                 coords = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
                 if len(coords) >= 2:
-                    lines[obj.id] = OSMFeature("way", obj.id, tags, shapely.LineString(coords))
+                    ways.append((obj.id, tags, obj.is_closed()))
+                    way_coords.append(coords)
             elif obj.is_area():
-                tags = _descriptive_tags(obj.tags, wanted)
-                if not tags:
-                    continue
                 try:
-                    geometry = shapely.from_wkb(factory.create_multipolygon(obj))
+                    area_wkb.append(factory.create_multipolygon(obj))
                 except RuntimeError:
                     # a ring the extract boundary cut open: the object has no usable area here
                     unassembled += 1
                     continue
-                if obj.from_way():
-                    areas_from_ways[obj.orig_id()] = OSMFeature("way", obj.orig_id(), tags, geometry)
-                else:
-                    areas_from_relations.append(
-                        OSMFeature("relation", obj.orig_id(), tags, geometry)
-                    )
+                areas.append(("way" if obj.from_way() else "relation", obj.orig_id(), tags))
     except RuntimeError as exc:
         # libosmium reports unreadable, truncated and wrongly-formatted files this way
         raise OSMReadError(path, f"pyosmium cannot read it: {exc}") from exc
-    ways = []
-    for way_id, line in lines.items():
-        area = areas_from_ways.get(way_id)
-        if way_id in closed_ways and area is not None and closed_way_is_area(line.tags):
-            ways.append(area)
+    features = [
+        OSMFeature("node", node_id, tags, point)
+        for (node_id, tags), point in zip(nodes, shapely.points(np.asarray(node_xy).reshape(-1, 2)))
+    ]
+    area_geometries = shapely.from_wkb(np.asarray(area_wkb, dtype=object))
+    area_of_way = {}
+    for (kind, osm_id, tags), geometry in zip(areas, area_geometries):
+        if kind == "way":
+            area_of_way[osm_id] = OSMFeature("way", osm_id, tags, geometry)
+    if way_coords:
+        flat = np.concatenate([np.asarray(c) for c in way_coords])
+        which = np.repeat(np.arange(len(way_coords)), [len(c) for c in way_coords])
+        lines = shapely.linestrings(flat, indices=which)
+    else:
+        lines = []
+    for (way_id, tags, closed), line in zip(ways, lines):
+        area = area_of_way.get(way_id)
+        if closed and area is not None and closed_way_is_area(tags):
+            features.append(area)
         else:
-            ways.append(line)
-    layer = OSMLayer(points + ways + areas_from_relations, LONLAT, source=path)
+            features.append(OSMFeature("way", way_id, tags, line))
+    features.extend(
+        OSMFeature("relation", osm_id, tags, geometry)
+        for (kind, osm_id, tags), geometry in zip(areas, area_geometries)
+        if kind == "relation"
+    )
+    layer = OSMLayer(features, LONLAT, source=path)
     layer.unassembled = unassembled
     return layer
 
@@ -277,15 +293,9 @@ def closed_way_is_area(tags: Mapping[str, str]) -> bool:
     return True
 
 
-def _descriptive_tags(tags: osmium.osm.TagList, wanted: frozenset[str] | None) -> dict[str, str]:
-    if len(tags) == 0:
-        return {}
+def _descriptive_tags(tags: osmium.osm.TagList) -> dict[str, str]:
     result = {t.k: t.v for t in tags}
-    if all(k in _META_KEYS for k in result):
-        return {}
-    if wanted is not None and not wanted.intersection(result):
-        return {}
-    return result
+    return {} if all(k in _META_KEYS for k in result) else result
 
 
 def _geojson_identity_and_tags(item: dict) -> tuple[str, int | None, dict[str, str]]:
