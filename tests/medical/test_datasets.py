@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 import torch
 from PIL import Image
