@@ -26,6 +26,7 @@ from .dicom_read import (
     MalformedDicomError,
     NotAnImageError,
     NotDicomError,
+    UnsupportedSyntaxError,
     apply_window,
     header_window,
     read_dicom,
@@ -224,7 +225,7 @@ def is_siemens_mosaic(ds) -> bool:
 def read_csa_header(raw: bytes, path: str) -> dict[str, list[str]]:
     """Siemens CSA header ("SV10" layout) -> {name: non-empty item strings}."""
     if raw[:4] != b"SV10":
-        raise MalformedDicomError(path, "the Siemens CSA image header is not in the SV10 layout")
+        raise UnsupportedSyntaxError(path, "a Siemens CSA header in the old CSA1 layout (before VB13): not supported")
     try:
         (count,) = struct.unpack_from("<I", raw, 8)
         offset, fields = 16, {}
