@@ -24,7 +24,8 @@ train_data = dict(
                  metadata_csv=mimic + "/mimic-cxr-2.0.0-metadata.csv.gz",
                  split_csv=mimic + "/mimic-cxr-2.0.0-split.csv.gz", official_split="train", views=["PA", "AP"],
                  reports_dir=mimic_reports, text="facets", knowledge=knowledge, uncertain="positive",
-                 on_error="skip", **image),
+                 # small rotation/zoom/shift/gamma, never a left-right flip (see docs/medical_dicom.md)
+                 transforms=[dict(type="RadiographAugmentd")], on_error="skip", **image),
     batch_size=256,
     num_workers=8,
 )

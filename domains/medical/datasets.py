@@ -216,7 +216,9 @@ class CXRDataset(SampleDataset):
         facets: knowledge facets used as captions.
         split: "all" | "train" | "val"; val_fraction, split_seed: the fixed split.
         limit: keep this many records (a seeded shuffle picks them) - for tiny runs.
-        transforms: extra dict transforms (callables or TRANSFORMS configs) run on each sample.
+        transforms: extra dict transforms (callables or TRANSFORMS configs, e.g. the radiograph
+            augmentation) run on each sample while its image is in [0, 1], before ``mean``/``std``
+            normalisation; MONAI random transforms are seeded per (seed, epoch, index).
         drop_missing: drop records whose image file is absent when the dataset is built (a
             partial download) instead of failing on them one by one; ``missing_before`` is the
             number a layout already left out for that reason (``self.missing`` reports the sum).
@@ -295,7 +297,7 @@ class CXRDataset(SampleDataset):
             image = image.mean(0, keepdim=True) if self.channels == 1 else image[:1].expand(3, -1, -1)
         image, scale = fit_square(image, self.image_size)
         sample: dict[str, Any] = {
-            "image": ((image - self.mean) / self.std).float(),
+            "image": image.float(),
             "text": compose_text(record.report, record.labels, self.knowledge, self.text_mode, self.facets),
             "labels": torch.tensor([1.0 if c in record.labels else 0.0 for c in self.classes]),
             "meta": {"source": self._source_id(record),
@@ -317,7 +319,13 @@ class CXRDataset(SampleDataset):
                 raise ReadError(record.path, f"mask: {exc}") from None
             sample["mask"] = fit_square(torch.from_numpy(mask)[None].float(), self.image_size, mode="nearest")[0][0]
         for transform in self.transforms:
+            if hasattr(transform, "set_random_state"):
+                # MONAI random transforms: draws depend on (seed, epoch, index) only, so a resumed
+                # run or another worker count sees the same augmentation
+                transform.set_random_state(seed=self.sample_seed(index))
             sample = transform(sample)
+        image = torch.as_tensor(sample["image"]).as_subclass(torch.Tensor)  # MONAI may hand back a MetaTensor
+        sample["image"] = ((image - self.mean) / self.std).float()
         return sample
 
 

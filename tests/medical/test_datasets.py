@@ -379,3 +379,18 @@ def test_dicom_read_errors_are_read_errors_in_datasets(tmp_path):
     ds = CXRManifestDataset(tmp_path / "m.csv", image_size=16)
     with pytest.raises(ReadError, match="x.dcm"):
         ds[0]
+
+
+def test_radiograph_augmentation_runs_before_normalisation_and_is_seeded_per_item(folder):
+    import facetvlp.domains.medical.transforms  # noqa: F401  (registers RadiographAugmentd)
+
+    augment = [{"type": "RadiographAugmentd", "rotate_deg": 10.0, "gamma": (0.7, 1.3)}]
+    ds = CXRFolderDataset(folder, image_size=32, transforms=augment, seed=3)
+    plain = CXRFolderDataset(folder, image_size=32)
+    first, again = ds[5]["image"], ds[5]["image"]
+    assert torch.equal(first, again)  # same (seed, epoch, index): same draw, in any worker
+    assert not torch.equal(first, plain[5]["image"])
+    ds.set_epoch(1)
+    assert not torch.equal(ds[5]["image"], first)
+    # gamma on a normalised (negative-valued) image would give NaN: it must see [0, 1] values
+    assert torch.isfinite(first).all() and type(first) is torch.Tensor
