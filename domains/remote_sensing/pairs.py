@@ -101,7 +101,8 @@ class OSMCaptionPairs(SampleDataset):
     ):
         super().__init__(on_error=on_error)
         self.scene_paths = list_scenes(scenes)
-        self.osm_paths = [os.fspath(osm)] if isinstance(osm, (str, os.PathLike)) else list(osm)
+        osm = [osm] if isinstance(osm, (str, os.PathLike)) else osm
+        self.osm_paths = [os.fspath(p) for p in osm]
         if not self.scene_paths:
             raise ReadError(os.fspath(scenes), "no raster scenes found")
         self.tile_size = int(tile_size)
@@ -118,7 +119,7 @@ class OSMCaptionPairs(SampleDataset):
         self.labels: list[int] | None = None
         if classes:
             self._label_entries(classes)
-        self._sources: dict[int, RasterSource] = {}
+        self._sources: dict[str, RasterSource] = {}
 
     def _label_entries(self, classes: Mapping[str, Sequence[str]]) -> None:
         self.classes = list(classes)
@@ -137,7 +138,11 @@ class OSMCaptionPairs(SampleDataset):
     def cache_key(self) -> str:
         """Hash of the inputs (path, size, mtime) and of every parameter that shapes the pairs."""
         def stat(path: str) -> list:
-            info = os.stat(path)
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                # a missing scene is reported (or skipped) by the reader during the build
+                return [os.path.abspath(path), None, None]
             return [os.path.abspath(path), info.st_size, info.st_mtime_ns]
 
         key = {
@@ -271,9 +276,9 @@ class OSMCaptionPairs(SampleDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         entry = self.entries[index]
-        scene = self.scene_paths.index(entry["scene"])
+        scene = entry["scene"]
         if scene not in self._sources:
-            self._sources[scene] = RasterSource(entry["scene"], require_georef=True)
+            self._sources[scene] = RasterSource(scene, require_georef=True)
         sample = window_sample(self._sources[scene], entry["window"], self.bands, self.normalize)
         if self.image_size is not None and sample["image"].shape[-1] != self.image_size:
             size = (self.image_size, self.image_size)

@@ -185,7 +185,7 @@ def test_manifest_is_cached_next_to_the_data_and_rebuilt_on_change(shared_data, 
     for chip in sorted(os.listdir(root / "chips"))[:6]:
         shutil.copy(root / "chips" / chip, data / "chips" / chip)
     shutil.copy(root / "chips_labels.geojson", data / "labels.geojson")
-    args = dict(scenes=str(data / "chips"), osm=str(data / "labels.geojson"),
+    args = dict(scenes=str(data / "chips"), osm=[data / "labels.geojson"],
                 default_tags={"building": "yes"})
     first = OSMCaptionPairs(**args)
     assert first.manifest_path.parent == data  # next to the OSM file
@@ -236,12 +236,14 @@ def test_bad_scene_is_skipped_or_raised(shared_data, tmp_path):
     chips = sorted((root / "chips").iterdir())[:3]
     broken = tmp_path / "broken.tif"
     broken.write_text("not a raster")
-    scenes = [str(c) for c in chips] + [str(broken)]
+    missing = tmp_path / "missing.tif"
+    scenes = [str(c) for c in chips] + [str(broken), str(missing)]
     osm = root / "chips_labels.geojson"
     skipping = OSMCaptionPairs(scenes, osm, default_tags={"building": "yes"},
                                cache_dir=str(tmp_path), on_error="skip")
-    assert len(skipping.manifest["skipped_scenes"]) == 1
+    assert len(skipping.manifest["skipped_scenes"]) == 2
     assert "broken.tif" in skipping.manifest["skipped_scenes"][0]
+    assert "missing.tif: no such file" in skipping.manifest["skipped_scenes"][1]
     assert {e["scene"] for e in skipping.entries} <= {str(c) for c in chips}
     with pytest.raises(ReadError, match="broken.tif"):
         OSMCaptionPairs(scenes, osm, default_tags={"building": "yes"}, cache_dir=str(tmp_path),
