@@ -292,3 +292,30 @@ def test_labelled_tiles_for_zero_shot_from_the_bundled_demo_data(repo_root, tmp_
         label = pairs.classes[int(pairs[index]["labels"].argmax())]
         # the most prominent named object is the class with the largest cover in the tile
         assert cover[label] == pytest.approx(max(cover.values()), rel=0.05), (entry, cover)
+
+
+def test_scenes_in_different_crss_get_the_same_buildings(shared_data, tmp_path):
+    """A Kampala chip and the same chip warped to web mercator by rasterio, in one dataset: the
+    OSM layer is reprojected per CRS and both tiles name the same buildings."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    root = shared_data / KAMPALA
+    chip = sorted((root / "chips").glob("*-19.tif"))[2]
+    warped = tmp_path / "chip_3857.tif"
+    with rasterio.open(chip) as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
+        profile = dict(src.profile, crs="EPSG:3857", transform=transform, width=width,
+                       height=height)
+        with rasterio.open(warped, "w", **profile) as dst:
+            for band in range(1, src.count + 1):
+                reproject(rasterio.band(src, band), rasterio.band(dst, band),
+                          resampling=Resampling.bilinear)
+    pairs = OSMCaptionPairs([chip, warped], root / "chips_labels.geojson", tile_size=256,
+                            default_tags={"building": "yes"}, cache_dir=str(tmp_path))
+    by_scene = {e["scene"]: e for e in pairs.entries}
+    original, reprojected = by_scene[str(chip)], by_scene[str(warped)]
+    assert original["objects"][0]["refs"] == reprojected["objects"][0]["refs"]
+    assert reprojected["objects"][0]["coverage"] == pytest.approx(
+        original["objects"][0]["coverage"], abs=0.02)
+    assert pairs[1]["meta"]["crs"] == "EPSG:3857" and pairs[0]["meta"]["crs"] == "EPSG:4326"
