@@ -89,12 +89,13 @@ class ContrastiveModel(nn.Module):
         return self
 
     def run_tower(self, modality: str, batch: dict, mask_ratio: float = 0.0):
+        # Masking (FLIP patches, point-group tokens) is for towers that learn: a frozen tower is
+        # a fixed target and sees the whole input. Text towers ignore mask_ratio.
         tower = self.towers[modality]
-        ratio = mask_ratio if modality == "image" else 0.0
         if tower.frozen:
             with torch.no_grad():
-                return tower(batch, mask_ratio=ratio)
-        return tower(batch, mask_ratio=ratio)
+                return tower(batch)
+        return tower(batch, mask_ratio=mask_ratio)
 
     def encode(self, modality: str, batch: dict, normalize: bool = True) -> torch.Tensor:
         out = self.run_tower(modality, batch)

@@ -2,10 +2,11 @@
 
 from .base import Tower, TowerOutput
 from .text_hf import HFTextTower, resolve_model_dir
+from .text_cache import FrozenTextCache
 from .text_scratch import ScratchTextTower
 from .vision_timm import TimmVisionTower, random_patch_mask
 
 __all__ = [
-    "Tower", "TowerOutput", "TimmVisionTower", "HFTextTower", "ScratchTextTower",
+    "Tower", "TowerOutput", "TimmVisionTower", "HFTextTower", "ScratchTextTower", "FrozenTextCache",
     "resolve_model_dir", "random_patch_mask",
 ]

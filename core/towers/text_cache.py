@@ -1,10 +1,10 @@
 """A frozen text tower that remembers what it has encoded.
 
-Shape captions come from a small closed set (templates x class names + descriptions: a few
-hundred distinct strings for ModelNet10), and with the text tower frozen every repeat of a caption
-gives the same embedding. On CPU the MiniLM forward costs more than the whole point tower step,
-so caching it makes ULIP-style training with a frozen text tower several times faster without
-changing a single number it computes.
+Domain captions often come from a small closed set (shape descriptions x templates, knowledge
+facets of a few findings, OSM captions), and with the text tower frozen (LiT, M-FLAG) every repeat
+of a caption gives the same embedding. On CPU the MiniLM forward can cost more than the whole
+image or point tower step, so caching it makes such runs several times faster without changing a
+single number they compute.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 import torch
 
-from facetvlp.core.registry import TOWERS, build
-from facetvlp.core.towers import Tower, TowerOutput
+from ..registry import TOWERS, build
+from .base import Tower, TowerOutput
 
 
 @TOWERS.register_module()
