@@ -44,7 +44,7 @@ def demo_config(work_dir: Path, device: str = "cpu") -> Config:
         eval=[dict(type="ZeroShotClassification", name="tb_cxr", knowledge=knowledge,
                    dataset=dict(images, split="val", text="label"))],
         optim=dict(lr=2e-3, weight_decay=0.05),
-        schedule=dict(max_steps=12, warmup_steps=2),
+        schedule=dict(max_steps=80, warmup_steps=8),
         engine=dict(precision="fp32", device=device, threads=2, log_every=8, seed=0, tensorboard=False),
         work_dir=str(work_dir),
     ))
