@@ -1,4 +1,10 @@
-# rs-osm: OSM captions, pairs, caption datasets, scene knowledge, OSM inspect (register on import)
-from . import caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
-# rs-raster: GeoTIFF reading, samplers, scene/tile datasets, georeferenced writers, raster inspect
+"""Remote-sensing domain: GeoTIFF reading and tiling, OpenStreetMap captions, scene datasets.
+
+Importing it registers its datasets, samplers, knowledge and the `facetvlp inspect` summarisers
+for rasters and OSM files.
+"""
+
+# GeoTIFF reading, samplers, scene/tile datasets, georeferenced writers, inspect
 from . import geotiff, raster_inspect, samplers, scene_dataset, writers  # noqa: F401
+# OSM captions, pairs, caption datasets, scene knowledge, OSM inspect
+from . import caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
