@@ -158,10 +158,9 @@ def restore_training_state(path: Path, module, optimizer, placement: Placement) 
                     "differ, so the run continues correctly but not bit-identically",
                     meta.get("world"), placement.world)
     model_sd = ckpt.model_state(tensors)
-    optim_sd = ckpt.unflatten_optimizer(tensors, meta["optimizer"]) if meta.get("optimizer") else None
     try:
         set_state_dict(module, optimizer, model_state_dict=model_sd,
-                       optim_state_dict=optim_sd or {"state": {}, "param_groups": optimizer.state_dict()["param_groups"]},
+                       optim_state_dict=ckpt.unflatten_optimizer(tensors, meta["optimizer"]),
                        options=StateDictOptions(full_state_dict=True, strict=True))
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.resolve_checkpoint(path)}: does not fit this run ({exc})") from exc
@@ -191,7 +190,7 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     work_dir = Path(cfg["work_dir"])
     if placement.is_main:
         (work_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        cfg.dump(str(work_dir / "config.py")) if hasattr(cfg, "dump") else None
+        cfg.dump(str(work_dir / "config.py"))
     if placement.world > 1:
         dist.barrier()
     setup_logging(work_dir, placement.is_main)
@@ -208,8 +207,9 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     sampler = ResumableSampler(len(dataset), int(data_cfg.get("batch_size", 32)), placement.world,
                                placement.rank, options.grad_accum, options.seed,
                                shuffle=data_cfg.get("shuffle", True))
-    if cfg.get("load_from") and not resume:
-        # Weights only (an imported open_clip model, another run's checkpoint): a new run from them.
+    if cfg.get("load_from"):
+        # Weights only (an imported open_clip model, another run's checkpoint); a resumed run's own
+        # checkpoint, restored below, takes precedence.
         ckpt.load_model_weights(module.model, cfg["load_from"], prefix="model.model.")
         log.info("initialised the model from %s", cfg["load_from"])
     # FSDP2 replaces parameters with sharded DTensors, so the optimizer is built after wrapping.
