@@ -68,7 +68,10 @@ def build_optimizer(module: nn.Module, optim_cfg: dict) -> torch.optim.Optimizer
     groups = [{"params": decay, "weight_decay": cfg.pop("weight_decay")},
               {"params": no_decay, "weight_decay": 0.0}]
     cfg["betas"] = tuple(cfg["betas"])
-    return torch.optim.AdamW(groups, **cfg)
+    try:
+        return torch.optim.AdamW(groups, **cfg)
+    except TypeError as exc:
+        raise ConfigError(f"optim: {exc} (AdamW takes lr, weight_decay, betas, eps)") from exc
 
 
 def build_training(cfg: Any, placement: Placement, options: EngineOptions):
