@@ -78,6 +78,8 @@ class ZeroShotClassification:
         result = {
             f"{n}/top1": metrics.top1(probs, target),
             f"{n}/balanced_accuracy": metrics.balanced_accuracy(pred, target, len(self.classes)),
+            # what always predicting the most frequent class scores: the bar top-1 must clear
+            f"{n}/majority_baseline": float(labels.sum(0).max() / len(target)),
             f"{n}/n": int(len(target)),
         }
         present = labels.sum(0) > 0

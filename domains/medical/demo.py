@@ -54,17 +54,13 @@ def run_demo(work_dir: Path, device: str = "cpu") -> dict[str, float]:
     import facetvlp.domains.medical  # noqa: F401  (registers the medical types)
     from facetvlp.core.engine import train
 
-    from .datasets import CXRFolderDataset
-
     work_dir = Path(work_dir)
     summary = train(demo_config(work_dir, device))
-    val = CXRFolderDataset(DATA, classes=CLASSES, split="val", val_fraction=0.25, split_seed=0, text="label")
-    counts = val.label_counts()
     headline = {
         "tb_cxr/top1": summary["tb_cxr/top1"],
         "tb_cxr/balanced_accuracy": summary["tb_cxr/balanced_accuracy"],
-        "tb_cxr/majority_baseline": max(counts.values()) / len(val),
-        "tb_cxr/n": len(val),
+        "tb_cxr/majority_baseline": summary["tb_cxr/majority_baseline"],
+        "tb_cxr/n": summary["tb_cxr/n"],
         "train/loss": summary["train/loss"],
     }
     if "tb_cxr/macro_auc" in summary:
