@@ -30,9 +30,15 @@ def load_everything() -> None:
 def cmd_train(args) -> int:
     from facetvlp.core.config import load_config
     from facetvlp.core.engine import train
+    from facetvlp.core.engine.launch import shutdown_distributed
 
     cfg = load_config(args.config, args.set + ([f"work_dir={args.work_dir}"] if args.work_dir else []))
-    summary = train(cfg, resume=args.resume)
+    try:
+        summary = train(cfg, resume=args.resume)
+    finally:
+        shutdown_distributed()  # leave the process group cleanly under torchrun
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun the main rank reports
     print_table({k: v for k, v in summary.items() if isinstance(v, (int, float))}, cfg["work_dir"])
     return 0
 

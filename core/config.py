@@ -50,7 +50,3 @@ def require(cfg: Any, dotted: str) -> Any:
         node = node[part]
     return node
 
-
-def as_dict(cfg: Any) -> dict:
-    """A plain-dict view of a Config or dict (for JSON dumps)."""
-    return cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
