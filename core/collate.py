@@ -13,7 +13,7 @@ import torch
 
 from .sample import facets_of
 
-STACKED = ("image", "points", "labels", "mask")
+STACKED = ("image", "points", "labels", "mask", "query_targets")
 
 
 class Collator:
@@ -22,6 +22,7 @@ class Collator:
         tokenize: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
         seed: int = 0,
         facet: str = "random",
+        queries: Sequence[str] | None = None,
     ):
         if facet not in ("random", "first"):
             raise ValueError("facet must be 'random' or 'first'")
@@ -29,6 +30,9 @@ class Collator:
         self.seed = seed
         self.facet = facet
         self.epoch = 0
+        # a fixed vocabulary (QueryLoss): tokenized once, the same in every batch
+        self.queries = list(queries) if queries else None
+        self._query_input = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -58,6 +62,10 @@ class Collator:
             ]
             if self.tokenize is not None:
                 batch["text_input"] = self.tokenize(batch["text"])
+        if self.queries and self.tokenize is not None:
+            if self._query_input is None:
+                self._query_input = self.tokenize(self.queries)
+            batch["query_input"] = self._query_input
         return batch
 
 

@@ -113,6 +113,10 @@ class ContrastiveModel(nn.Module):
             if with_tokens and out.tokens is not None:
                 tokens[modality] = proj(out.tokens)
                 token_masks[modality] = out.token_mask
+        if "query_input" in batch and "text" in self.towers:
+            # a fixed query vocabulary (QueryLoss) goes through the text tower and projection
+            out = self.run_tower("text", {"text_input": batch["query_input"]})
+            embeds["query"] = F.normalize(self.projections["text"](out.pooled), dim=-1)
         return {
             "embeds": embeds,
             "tokens": tokens,

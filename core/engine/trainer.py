@@ -89,7 +89,8 @@ def build_training(cfg: Any, placement: Placement, options: EngineOptions):
     dataset = build(DATASETS, require(cfg, "train_data.dataset"), where=f"{where}: train_data.dataset")
     if hasattr(dataset, "seed"):
         dataset.seed = options.seed
-    collator = Collator(model.tokenize, seed=options.seed, facet=data_cfg.get("facet", "random"))
+    collator = Collator(model.tokenize, seed=options.seed, facet=data_cfg.get("facet", "random"),
+                        queries=getattr(dataset, "queries", None))
     return module, dataset, collator
 
 

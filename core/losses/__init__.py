@@ -6,6 +6,7 @@ from .contrastive import CLIPLoss
 from .filip import FILIPLoss
 from .itm import ITMLoss
 from .multipositive import MultiPositiveLoss
+from .query import QueryLoss
 from .siglip import SigLIPLoss
 
-__all__ = ["PairLoss", "CLIPLoss", "SigLIPLoss", "MultiPositiveLoss", "FILIPLoss", "ITMLoss", "CombinedLoss"]
+__all__ = ["PairLoss", "CLIPLoss", "SigLIPLoss", "MultiPositiveLoss", "QueryLoss", "FILIPLoss", "ITMLoss", "CombinedLoss"]

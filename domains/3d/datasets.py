@@ -3,7 +3,8 @@
 Both return the core sample dict with a fixed number of points per item:
 ``points`` (N, C) float32 (xyz first), ``text`` (facets from shape knowledge), ``labels``
 (multi-hot over ``classes``), ``meta`` (source file, class ...). LiDAR tiles add ``mask`` (N,)
-with the per-point class index (-1 for codes outside ``classes``).
+with the per-point class index (-1 for codes outside ``classes``). Shapes can add
+``query_targets`` (multi-hot over the attribute vocabulary, see ``attribute_queries``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class ShapeFolderDataset(SampleDataset):
     classes: class folders to use (default: every folder), in label order. Seen/unseen splits
     for zero-shot work are two datasets over the same root with different ``classes``.
     split: "all", or "train" / "val" by a stable hash of each file's path (``val_fraction``).
+    attribute_queries: give every item ``query_targets`` (its class's attributes, multi-hot over
+    the knowledge's attribute vocabulary) and expose that vocabulary as ``queries``, for
+    QueryLoss training.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class ShapeFolderDataset(SampleDataset):
         knowledge: Mapping[str, Any] | None = None,
         with_image: Mapping[str, Any] | None = None,
         max_per_class: int | None = None,
+        attribute_queries: bool = False,
         on_error: str = "raise",
         seed: int = 0,
     ):
@@ -104,6 +109,15 @@ class ShapeFolderDataset(SampleDataset):
                          if split_of(p.relative_to(self.root).as_posix(), val_fraction) == split]
             self.items += [(p, label) for p in files[:max_per_class]]
         self._texts = {cls: self.knowledge.sample_texts(cls) for cls in self.classes}
+        # QueryLoss: the collate adds the attribute vocabulary to every batch, items their targets
+        self.queries = self.knowledge.attribute_vocabulary if attribute_queries else None
+        self._targets = {}
+        if attribute_queries:
+            try:
+                self._targets = {cls: torch.tensor(self.knowledge.attribute_targets(cls))
+                                 for cls in self.classes}
+            except KeyError as err:
+                raise ConfigError(f"ShapeFolderDataset(attribute_queries=True): {err.args[0]}") from None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -126,6 +140,8 @@ class ShapeFolderDataset(SampleDataset):
             "meta": {"source": path.relative_to(self.root).as_posix(), "class": cls,
                      "dropped_nonfinite": cloud.dropped_nonfinite},
         }
+        if self.queries:
+            sample["query_targets"] = self._targets[cls].clone()
         if self.image_options is not None:
             from .projection import render_training_view
 

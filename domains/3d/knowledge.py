@@ -9,6 +9,14 @@ mix name templates with those descriptions, and zero-shot prompts for classes ne
 training use the descriptions (``prompts="describe"``): an unseen shape is matched on the shape
 vocabulary the seen classes were trained with. The "use" facet is kept for facets() but left out
 of captions and prompts: a point cloud shows no function.
+
+Object classes also carry *attributes*: keys into one shared vocabulary of geometric statements
+("it stands on separate thin legs.", "it is hollowed out into a basin or bowl."). Trained with
+:class:`~facetvlp.core.losses.QueryLoss` against that vocabulary (``ShapeFolderDataset(
+attribute_queries=True)``), a point tower learns each attribute from every seen class that has
+it, and an unseen class is prompted with its own attributes (``prompts="attributes"``) - the
+attribute route of classic zero-shot learning (Lampert et al. 2009) with the text tower embedding
+the attribute statements (as KAD does with UMLS entities).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from facetvlp.core.registry import KNOWLEDGE
 
 DEFAULT_PATH = Path(__file__).with_name("knowledge") / "shapes.json"
 GEOMETRIC_FACETS = ("parts", "shape")
-PROMPT_STYLES = ("name", "describe", "both")
+PROMPT_STYLES = ("name", "describe", "both", "attributes")
 
 
 @lru_cache(maxsize=4)
@@ -89,6 +97,27 @@ class ShapeKnowledge:
         out["use"] = [f"{u}." for u in entry.get("use", [])]
         return out
 
+    @property
+    def attribute_vocabulary(self) -> list[str]:
+        """Every attribute statement, in vocabulary order (the QueryLoss queries)."""
+        return list(self.data.get("attributes", {}).values())
+
+    def attribute_targets(self, concept: str) -> list[float]:
+        """Multi-hot over :attr:`attribute_vocabulary` of the attributes of one class."""
+        keys = list(self.data.get("attributes", {}))
+        have = set(self.concept(concept).get("attributes", ()))
+        unknown = have - set(keys)
+        if unknown:
+            raise KeyError(f"'{concept}' lists attributes {sorted(unknown)} missing from the "
+                           f"vocabulary of {self.path}")
+        if not have:
+            raise KeyError(f"no attributes for '{concept}' in {self.path}")
+        return [1.0 if key in have else 0.0 for key in keys]
+
+    def attributes(self, concept: str) -> list[str]:
+        targets = self.attribute_targets(concept)
+        return [text for text, hit in zip(self.attribute_vocabulary, targets) if hit]
+
     def sample_texts(self, concept: str, language: str = "en") -> list[str]:
         """Every caption of one training item of this class: name templates (the name and its
         first synonym) and, with ``descriptions``, the geometric descriptions."""
@@ -104,10 +133,15 @@ class ShapeKnowledge:
     ) -> dict[str, list[str]]:
         """Per class, the prompt ensemble whose mean text embedding represents the class:
         name templates (``prompts="name"``), geometric descriptions (``"describe"``, falling back
-        to the name for a class without knowledge) or both (``"both"``)."""
+        to the name for a class without knowledge), both (``"both"``) or the class's attribute
+        statements (``"attributes"``; a class without attributes is an error: its name alone
+        would not be comparable with attribute scores)."""
         chosen = list(templates) if templates else self.templates(language)
         prompts = {}
         for cls in classes:
+            if self.prompts == "attributes":
+                prompts[cls] = self.attributes(cls)
+                continue
             named = [t.format(self.display_name(cls)) for t in chosen]
             described = []
             if self._known(cls):
