@@ -5,27 +5,19 @@ exact torch and CUDA versions, the most common installation failure of those pro
 wherever torch runs (CPU or CUDA, any version) and keep memory bounded on large clouds by
 computing distances in chunks of query points.
 
-Semantics of `farthest_point_sample` (shared by every backend, and checked against a brute-force
-reference in tests): start at `start_index` (default 0, as in open3d's
-`farthest_point_down_sample`), keep for every point its smallest squared Euclidean distance to the
-chosen set (float32), and pick the point with the largest such distance next; ties go to the
-lowest index. open3d's `farthest_point_down_sample` (float64) selects the same point set on every
-real cloud measured (it returns them in file order). The "fpsample" backend (the `fpsample`
-package, CPU, float32) follows the same rule but accumulates the distance differently, so on a
-few clouds a near-tie resolves the other way and the sequences part from there (2 of 256
-ModelNet10 clouds and 3 of 16 8,192-point scans in benchmarks/point_ops.py).
+Farthest point sampling lives in fps.py (re-exported here).
 """
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
+
+from .fps import farthest_point_sample
+
+__all__ = ["farthest_point_sample", "pairwise_sq_dist", "knn", "ball_query", "gather_points", "group"]
 
 # distances computed at once are capped at this many float32 values (~256 MiB)
 DEFAULT_CHUNK_ELEMENTS = 64 * 1024 * 1024
-# points per CPU farthest-point-sampling pass (clouds x points), see farthest_point_sample
-CPU_FPS_CHUNK_POINTS = 32 * 1024
 
 
 def _batched(xyz: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -34,73 +26,6 @@ def _batched(xyz: torch.Tensor) -> tuple[torch.Tensor, bool]:
     if xyz.ndim != 3 or xyz.shape[-1] < 3:
         raise ValueError(f"expected (N, 3) or (B, N, 3) coordinates, got {tuple(xyz.shape)}")
     return xyz, False
-
-
-def farthest_point_sample(
-    xyz: torch.Tensor, n_samples: int, start_index: int = 0, backend: str = "torch"
-) -> torch.Tensor:
-    """Indices (B, n_samples) of farthest point samples of clouds (B, N, 3) (or (N, 3) -> (n,)).
-
-    backend: "torch" (any device), "fpsample" (CPU tensors, needs the fpsample package), or
-    "auto" (fpsample for CPU tensors when installed, torch otherwise).
-    """
-    xyz, single = _batched(xyz)
-    n_points = xyz.shape[1]
-    if not 0 < n_samples <= n_points:
-        raise ValueError(f"n_samples must be in 1..{n_points}, got {n_samples}")
-    if not 0 <= start_index < n_points:
-        raise ValueError(f"start_index must be in 0..{n_points - 1}, got {start_index}")
-    if backend == "auto":
-        use_fpsample = xyz.device.type == "cpu" and importlib.util.find_spec("fpsample")
-        backend = "fpsample" if use_fpsample else "torch"
-    if backend == "torch":
-        # on CPU, batches are cut to 32k points: each coordinate plane (128 KiB) stays in cache
-        # while the loop streams over it 8 times per step, and every elementwise op stays under
-        # torch's parallel grain size, so it runs serially: on a shared CPU, OpenMP barriers
-        # in 256 x 8 tiny ops per cloud cost up to 10x the work (measured, 2 threads)
-        step = len(xyz) if xyz.is_cuda else max(1, CPU_FPS_CHUNK_POINTS // n_points)
-        index = torch.cat([_fps_torch(xyz[i : i + step, :, :3], n_samples, start_index)
-                           for i in range(0, len(xyz), step)])
-    elif backend == "fpsample":
-        index = _fps_fpsample(xyz[..., :3], n_samples, start_index)
-    else:
-        raise ValueError(f"backend must be 'torch', 'fpsample' or 'auto', got {backend!r}")
-    return index[0] if single else index
-
-
-@torch.no_grad()
-def _fps_torch(xyz: torch.Tensor, n_samples: int, start_index: int) -> torch.Tensor:
-    batch, n_points, _ = xyz.shape
-    # one contiguous (B, N) plane per coordinate and preallocated buffers: the loop is
-    # sequential by nature, so the cost is the number and size of elementwise passes per step
-    planes = xyz.detach().float().permute(2, 0, 1).contiguous()
-    index = torch.empty(batch, n_samples, dtype=torch.long, device=xyz.device)
-    nearest = torch.full((batch, n_points), float("inf"), device=xyz.device)
-    dist = torch.empty_like(nearest)
-    diff = torch.empty_like(nearest)
-    farthest = torch.full((batch, 1), start_index, dtype=torch.long, device=xyz.device)
-    for step in range(n_samples):
-        index[:, step : step + 1] = farthest
-        centre = torch.gather(planes, 2, farthest.unsqueeze(0).expand(3, batch, 1))
-        torch.sub(planes[0], centre[0], out=dist)
-        dist.square_()
-        torch.sub(planes[1], centre[1], out=diff)
-        dist.addcmul_(diff, diff)
-        torch.sub(planes[2], centre[2], out=diff)
-        dist.addcmul_(diff, diff)
-        torch.minimum(nearest, dist, out=nearest)
-        farthest = nearest.argmax(dim=1, keepdim=True)  # first maximum: ties to lowest index
-    return index
-
-
-def _fps_fpsample(xyz: torch.Tensor, n_samples: int, start_index: int) -> torch.Tensor:
-    import fpsample
-
-    if xyz.device.type != "cpu":
-        raise ValueError("the fpsample backend runs on CPU tensors only")
-    clouds = xyz.detach().float().numpy()
-    rows = [fpsample.fps_sampling(c, n_samples, start_idx=start_index) for c in clouds]
-    return torch.stack([torch.from_numpy(r.astype("int64")) for r in rows])
 
 
 def _query_chunk(batch: int, n_ref: int, chunk_elements: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from facetvlp.core.errors import ReadError
+from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.domains.pointcloud.datasets import LidarTileDataset, ShapeFolderDataset
+from facetvlp.domains.pointcloud.knowledge import DEFAULT_PATH, ShapeKnowledge
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_LAS = REPO / "data/pointcloud/lidar_las/file_with_both_wkt_and_geotiff_vlrs.las"
@@ -110,3 +112,26 @@ def test_lidar_dominant_labels_are_one_hot():
     for i in range(len(ds)):
         labels = ds[i]["labels"]
         assert labels.sum() == 1 and ds.classes[int(labels.argmax())] == ds[i]["meta"]["label"]
+
+
+def test_attribute_queries_give_each_item_its_class_attributes(modelnet):
+    knowledge = dict(type="ShapeKnowledge", prompts="attributes")
+    ds = ShapeFolderDataset(modelnet, classes=["chair", "toilet"], max_per_class=2,
+                            knowledge=knowledge, attribute_queries=True)
+    kb = ShapeKnowledge()
+    assert ds.queries == kb.attribute_vocabulary
+    for i in range(len(ds)):
+        sample = ds[i]
+        want = kb.attribute_targets(sample["meta"]["class"])
+        assert sample["query_targets"].tolist() == want
+    assert "query_targets" not in ShapeFolderDataset(modelnet, classes=["chair"], max_per_class=1)[0]
+
+
+def test_attribute_queries_need_attributes_for_every_class(modelnet, tmp_path):
+    data = json.loads(DEFAULT_PATH.read_text())
+    del data["concepts"]["chair"]["attributes"]
+    (tmp_path / "shapes.json").write_text(json.dumps(data))
+    knowledge = dict(type="ShapeKnowledge", path=str(tmp_path / "shapes.json"))
+    with pytest.raises(ConfigError, match=r"attribute_queries.*'chair'"):
+        ShapeFolderDataset(modelnet, classes=["toilet", "chair"], max_per_class=1,
+                           attribute_queries=True, knowledge=knowledge)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import laspy
@@ -99,3 +100,37 @@ def test_bundled_samples_have_provenance():
     for folder in (SAMPLES / "lidar_las", SAMPLES / "pcl_scans"):
         text = (folder / "PROVENANCE.txt").read_text()
         assert "BSD" in text
+
+
+def test_attributes_are_geometry_from_one_vocabulary():
+    kb = ShapeKnowledge(prompts="attributes")
+    vocabulary = kb.attribute_vocabulary
+    assert len(vocabulary) == len(set(vocabulary)) >= 10
+    names = {kb.display_name(c) for c in MODELNET10}
+    names |= {s for c in MODELNET10 for s in kb.concept(c)["synonyms"]}
+    names -= {"seat"}  # a chair synonym, but also a part that chairs, sofas and toilets share
+    used = set()
+    prompts = kb.class_prompts(MODELNET10)
+    for cls in MODELNET10:
+        targets = kb.attribute_targets(cls)
+        assert len(targets) == len(vocabulary) and set(targets) <= {0.0, 1.0}
+        # the prompt is exactly the class's attribute statements, in vocabulary order
+        assert prompts[cls] == [v for v, t in zip(vocabulary, targets) if t]
+        assert not any(re.search(rf"\b{n}\b", text) for n in names for text in prompts[cls]), cls
+        used |= set(prompts[cls])
+    assert used == set(vocabulary)  # no statement is dead weight
+    # distinct classes have distinct attribute sets, or attribute prompts could not tell them apart
+    assert len({tuple(kb.attribute_targets(c)) for c in MODELNET10}) == len(MODELNET10)
+
+
+def test_attribute_errors_name_the_class_and_file(tmp_path):
+    data = json.loads(DEFAULT_PATH.read_text())
+    data["concepts"]["chair"]["attributes"] = ["legs", "wings"]
+    del data["concepts"]["table"]["attributes"]
+    path = tmp_path / "shapes.json"
+    path.write_text(json.dumps(data))
+    kb = ShapeKnowledge(path=str(path), prompts="attributes")
+    with pytest.raises(KeyError, match=r"'chair'.*wings"):
+        kb.class_prompts(["chair"])
+    with pytest.raises(KeyError, match=r"no attributes for 'table'"):
+        kb.class_prompts(["table"])

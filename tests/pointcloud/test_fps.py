@@ -1,0 +1,110 @@
+"""The blocked farthest point sampler picks exactly what the textbook loop picks: on real scans,
+exact ties, duplicates, clouds far from the origin and every block size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facetvlp.domains.pointcloud.fps import farthest_point_sample, morton_order
+from facetvlp.domains.pointcloud.readers import read_points
+
+
+def fps_reference(xyz: np.ndarray, m: int, start: int = 0) -> np.ndarray:
+    """Textbook FPS, one point at a time, float32 squared distances, ties to the lowest index."""
+    xyz = xyz.astype(np.float32)
+    chosen = [start]
+    nearest = np.full(len(xyz), np.inf, dtype=np.float32)
+    for _ in range(m - 1):
+        diff = xyz - xyz[chosen[-1]]
+        nearest = np.minimum(nearest, (diff * diff).sum(1))
+        chosen.append(int(np.argmax(nearest)))
+    return np.array(chosen)
+
+
+def both(x: torch.Tensor, m: int, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    return (farthest_point_sample(x, m, algorithm="blocked", **kwargs),
+            farthest_point_sample(x, m, algorithm="loop", **kwargs))
+
+
+@pytest.fixture(scope="module")
+def scans(shared_data):
+    rng = np.random.default_rng(0)
+    clouds = []
+    for name in ("car6.pcd", "table_scene_mug_stereo_textured.pcd"):
+        path = shared_data / "pointcloud/pcl_scans" / name
+        if not path.exists():
+            pytest.skip(f"{path} not in the shared data")
+        xyz = read_points(path).xyz
+        clouds.append(xyz[rng.choice(len(xyz), 6000, replace=False)])
+    return np.stack(clouds).astype(np.float32)
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 64, 10_000])
+def test_blocked_equals_reference_on_real_scans(scans, block_size):
+    blocked, loop = both(torch.from_numpy(scans), 400, block_size=block_size)
+    assert torch.equal(blocked, loop)
+    for cloud, row in zip(scans, blocked.numpy()):
+        np.testing.assert_array_equal(row, fps_reference(cloud, 400))
+
+
+def test_exact_ties_go_to_the_lowest_index():
+    # a shuffled integer grid: nearly every step has many points at exactly the same distance
+    grid = np.stack(np.meshgrid(*[np.arange(9)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    grid = grid[np.random.default_rng(1).permutation(len(grid))].astype(np.float32)
+    blocked, loop = both(torch.from_numpy(grid), 300, start_index=5, block_size=16)
+    np.testing.assert_array_equal(blocked.numpy(), fps_reference(grid, 300, start=5))
+    assert torch.equal(blocked, loop)
+
+
+def test_duplicates_and_sampling_every_point():
+    g = torch.Generator().manual_seed(3)
+    base = torch.rand(40, 3, generator=g)
+    cloud = torch.cat([base, base[:25], base[:5]])  # 70 points, 40 distinct
+    blocked, loop = both(cloud, 70, block_size=8)
+    np.testing.assert_array_equal(blocked.numpy(), fps_reference(cloud.numpy(), 70))
+    assert torch.equal(blocked, loop)
+    assert len(set(blocked[:40].tolist())) == 40  # every distinct point before any repeat
+
+
+def test_clouds_far_from_the_origin():
+    # projected (UTM-like) coordinates: the block test's rounding margin must still hold
+    g = torch.Generator().manual_seed(4)
+    cloud = torch.rand(2, 3000, 3, generator=g) * torch.tensor([40.0, 40.0, 8.0])
+    cloud = cloud + torch.tensor([512_000.0, 96_000.0, 230.0])
+    blocked, loop = both(cloud, 500, block_size=32)
+    assert torch.equal(blocked, loop)
+    for c, row in zip(cloud.numpy(), blocked.numpy()):
+        np.testing.assert_array_equal(row, fps_reference(c, 500))
+
+
+def test_tiny_clouds_and_argument_errors():
+    one = torch.zeros(1, 3)
+    assert farthest_point_sample(one, 1, algorithm="blocked").tolist() == [0]
+    three = torch.tensor([[0.0, 0, 0], [1, 0, 0], [3, 0, 0]])
+    assert farthest_point_sample(three, 3, algorithm="blocked").tolist() == [0, 2, 1]
+    with pytest.raises(ValueError, match="algorithm"):
+        farthest_point_sample(three, 2, algorithm="fast")
+    with pytest.raises(ValueError, match="block_size"):
+        farthest_point_sample(three, 2, block_size=0)
+
+
+def test_morton_order_is_a_permutation_that_keeps_neighbours_together():
+    g = torch.Generator().manual_seed(5)
+    cloud = torch.rand(3, 4096, 3, generator=g)
+    order = morton_order(cloud)
+    assert torch.equal(order.sort(1).values, torch.arange(4096).expand(3, -1))
+    ordered = torch.gather(cloud, 1, order.unsqueeze(-1).expand(-1, -1, 3))
+    step = (ordered[:, 1:] - ordered[:, :-1]).norm(dim=-1).median()
+    shuffled = (cloud[:, 1:] - cloud[:, :-1]).norm(dim=-1).median()
+    assert step < shuffled / 5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_blocked_on_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(4, 4096, 3, generator=g)
+    want = farthest_point_sample(x, 256, algorithm="loop")
+    assert torch.equal(farthest_point_sample(x.cuda(), 256, algorithm="blocked").cpu(), want)
+    assert torch.equal(farthest_point_sample(x.cuda(), 256).cpu(), want)
