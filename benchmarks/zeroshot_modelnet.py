@@ -1,10 +1,12 @@
 """Zero-shot on held-out ModelNet10 classes: both recipes, three splits, several seeds, one table.
 
-    python benchmarks/zeroshot_modelnet.py [--seeds 0 1 2] [--jobs 2] [--recipes attributes zeroshot]
+    python benchmarks/zeroshot_modelnet.py [--seeds 0 1 2] [--jobs 2] [--recipes attributes ...]
 
 Recipes (configs/3d): "zeroshot" aligns points with class captions and shape descriptions
 (MultiPositiveLoss) and prompts unseen classes with their descriptions; "attributes" learns the
-shared attribute vocabulary (QueryLoss) and prompts unseen classes with their attributes. Splits:
+shared attribute vocabulary (QueryLoss) and prompts unseen classes with their attributes;
+"combined" trains both losses, prompts unseen classes with attributes and seen ones with names
+and descriptions. Splits:
 A (desk, night_stand, sofa held out), B (bathtub, monitor, toilet), C (bed, monitor, toilet, drawn
 at random). Each run trains from scratch with `facetvlp train ... --set engine.seed=S` into
 work_dirs/3d/sweep/ and the table gives mean and standard deviation over seeds of its metrics.json.
@@ -54,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
-    parser.add_argument("--recipes", nargs="+", default=["zeroshot", "attributes"])
+    parser.add_argument("--recipes", nargs="+", default=["zeroshot", "attributes", "combined"])
     parser.add_argument("--jobs", type=int, default=2, help="training runs side by side")
     parser.add_argument("--out", type=Path, default=REPO / "work_dirs/3d/sweep")
     args = parser.parse_args()

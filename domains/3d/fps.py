@@ -35,6 +35,9 @@ DEFAULT_BLOCK_SIZE = 64
 # the loop's CPU batch chunk: each coordinate plane (128 KiB) stays in cache across its passes
 LOOP_CPU_CHUNK_POINTS = 32 * 1024
 ALGORITHMS = ("auto", "blocked", "loop")
+# below this many points per cloud a step reaches most blocks anyway and the loop is faster
+# (benchmarks/point_ops.py: 1,024-point clouds)
+BLOCKED_MIN_POINTS = 4096
 
 
 def farthest_point_sample(
@@ -74,7 +77,10 @@ def farthest_point_sample(
     if backend != "torch":
         raise ValueError(f"backend must be 'torch', 'fpsample' or 'auto', got {backend!r}")
     if algorithm == "auto":
-        algorithm = "loop" if xyz.is_cuda else "blocked"
+        algorithm = "blocked" if not xyz.is_cuda and BLOCKED_MIN_POINTS <= n_points < 2**24 else "loop"
+    if algorithm == "blocked" and n_points >= 2**24:
+        raise ValueError(f"the blocked algorithm indexes points in float32: at most 2**24 - 1 "
+                         f"points per cloud, got {n_points} (use algorithm='loop')")
     if algorithm == "blocked":
         return _fps_blocked(xyz, n_samples, start_index, block_size)
     # on CPU the loop runs in cache-sized chunks that stay under torch's parallel grain size:
@@ -124,41 +130,38 @@ def morton_order(xyz: torch.Tensor, bits: int = 10) -> torch.Tensor:
 @torch.no_grad()
 def _fps_blocked(xyz: torch.Tensor, n_samples: int, start_index: int, block_size: int) -> torch.Tensor:
     batch, n_points, _ = xyz.shape
+    device = xyz.device
     size = min(block_size, n_points)
     groups = -(-n_points // size)
-    # blocks of consecutive Morton-ordered points, each block in ascending original index (so
-    # the first maximum inside a block is its lowest-index maximum); the tail is padded with
-    # index n_points
+    blocks = batch * groups
+    # blocks of consecutive Morton-ordered points, each block in ascending original index; the
+    # tail is padded with index n_points (padding is less than one block: no block is all pad)
     order = torch.nn.functional.pad(morton_order(xyz), (0, groups * size - n_points), value=n_points)
-    original = order.view(batch * groups, size).sort(dim=1).values
+    original = order.view(blocks, size).sort(dim=1).values
     padded_xyz = torch.cat([xyz, xyz.new_zeros(batch, 1, 3)], 1)
     blocked = torch.gather(padded_xyz, 1, original.view(batch, -1, 1).expand(-1, -1, 3))
-    blocked = blocked.view(batch * groups, size, 3)
+    blocked = blocked.view(blocks, size, 3)
     real = original < n_points
 
-    # bounding spheres (every block holds at least one real point: padding < one block)
+    # bounding spheres, centres as (3, batch, groups) planes; the margin is folded into radius
     big = torch.finfo(torch.float32).max
     lo = torch.where(real[..., None], blocked, big).amin(1)
     hi = torch.where(real[..., None], blocked, -big).amax(1)
     centre = (lo + hi) / 2
     radius = torch.where(real, (blocked - centre[:, None]).square().sum(-1), 0).amax(1).sqrt()
-    centre, radius = centre.view(batch, groups, 3), radius.view(batch, 1, groups)
+    centre_planes = centre.T.reshape(3, batch, groups).contiguous()
+    radius = radius.view(batch, groups).mul_(1 + REACH_MARGIN)
 
-    # per point: distance to the chosen set (padding -inf: never picked). Per block: its largest
-    # value, and as one int64 key the pick it offers - float bits (monotonic for values >= 0) in
-    # the high half, n_points - original index in the low half, so the largest key overall is
-    # the largest distance with ties to the lowest index
-    # one (4, blocks, size) tensor, x, y, z and the distance to the chosen set, so that a step
-    # gathers everything it needs about the reached blocks in one index_select
+    # x, y, z, the distance to the chosen set and the original index (exact in float32 below
+    # 2**24 points) in one (5, blocks, size) tensor, so a step gathers what it needs about the
+    # reached blocks with one index_select; padding has distance -inf and is never picked
     state = torch.cat([blocked.permute(2, 0, 1),
-                       torch.where(real, float("inf"), float("-inf")).unsqueeze(0)]).contiguous()
+                       torch.where(real, float("inf"), float("-inf")).unsqueeze(0),
+                       original.float().unsqueeze(0)]).contiguous()
     nearest = state[3]
-    device = xyz.device
-    block_max = torch.full((batch * groups,), float("inf"), device=device)
-    block_key = torch.zeros(batch * groups, dtype=torch.long, device=device)
+    block_max = torch.full((batch, groups), float("inf"), device=device)
     block_cloud = torch.arange(batch, device=device).repeat_interleave(groups)
     flat_xyz = xyz.reshape(-1, 3)
-    low_half = n_points - original.view(-1)
     cloud_offset = torch.arange(batch, device=device) * n_points
     index = torch.empty(batch, n_samples, dtype=torch.long, device=device)
     farthest = torch.full((batch,), start_index, dtype=torch.long, device=device)
@@ -166,24 +169,37 @@ def _fps_blocked(xyz: torch.Tensor, n_samples: int, start_index: int, block_size
         index[:, step] = farthest
         if step == n_samples - 1:
             break
-        point = flat_xyz.index_select(0, cloud_offset + farthest)  # (B, 3)
+        point = flat_xyz.index_select(0, cloud_offset + farthest).T.unsqueeze(-1)  # (3, B, 1)
         # blocks the new point can reach: |centre - point| < radius + sqrt(block max)
-        gap = torch.cdist(point[:, None], centre, compute_mode="donot_use_mm_for_euclid_dist")
-        reach = block_max.sqrt().view(batch, 1, groups).add_(radius).mul_(1 + REACH_MARGIN)
-        hit = (gap < reach).view(-1).nonzero().squeeze(1)
+        gap = (centre_planes[0] - point[0]).square_()
+        gap += (centre_planes[1] - point[1]).square_()
+        gap += (centre_planes[2] - point[2]).square_()
+        reach = block_max.sqrt().mul_(1 + REACH_MARGIN).add_(radius)
+        hit = (gap.sqrt_() < reach).view(-1).nonzero().squeeze(1)
         # the loop's distance, same operations in the same order, on the reached blocks only
         reached = state.index_select(1, hit)
-        diff = reached[:3].sub_(point.index_select(0, block_cloud.index_select(0, hit)).T.unsqueeze(-1))
-        diff.square_()
+        owner = block_cloud.index_select(0, hit)
+        diff = reached[:3].sub_(point[:, :, 0].index_select(1, owner).unsqueeze(-1)).square_()
         dist = diff[0].add_(diff[1]).add_(diff[2])
         near = torch.minimum(reached[3], dist, out=reached[3])
         nearest.index_copy_(0, hit, near)
-        top, first = near.max(1)  # first maximum: the block's lowest original index
-        block_max.index_copy_(0, hit, top)
-        key = (top.view(torch.int32).long() << 32) | low_half.index_select(0, hit * size + first)
-        block_key.index_copy_(0, hit, key)
-        farthest = n_points - (block_key.view(batch, groups).amax(1) & 0xFFFFFFFF)
+        block_max.view(-1).index_copy_(0, hit, near.amax(1))
+        farthest = _lowest_index_of_maximum(block_max, state, block_cloud)
     return index
+
+
+def _lowest_index_of_maximum(block_max, state, block_cloud) -> torch.Tensor:
+    """Per cloud, the lowest original index among the points at the largest distance. Only the
+    blocks holding that maximum (one per cloud but for exact ties) are searched point by point,
+    with float reductions: index-returning reductions are slow in torch on CPU."""
+    best = block_max.amax(1)
+    holders = (block_max == best[:, None]).view(-1).nonzero().squeeze(1)
+    owner = block_cloud.index_select(0, holders)
+    rows = state[3:].index_select(1, holders)
+    at_best = rows[0] == best.index_select(0, owner)[:, None]
+    candidates = torch.where(at_best, rows[1], float("inf")).amin(1)
+    lowest = torch.full_like(best, float("inf"))
+    return lowest.scatter_reduce_(0, owner, candidates, "amin").long()
 
 
 def _fps_fpsample(xyz: torch.Tensor, n_samples: int, start_index: int) -> torch.Tensor:
