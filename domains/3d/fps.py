@@ -13,14 +13,15 @@ Two torch algorithms give identical indices:
 
 * ``loop``: the textbook loop, every step updates every point. Each step is a handful of
   elementwise passes over the batch, which on a GPU is one wide kernel each.
-* ``blocked`` (CPU default): points are sorted along a Morton curve and cut into blocks of
+* ``blocked`` (CPU default for clouds of 4,096+ points): points are sorted along a Morton curve and cut into blocks of
   ``block_size`` with a bounding sphere each. After a few dozen picks a new centre can only
   lower the distances of points close to it, so a step updates only the blocks whose sphere
   lies within reach: a block is skipped when ``|centre - c| >= radius + sqrt(block max)``, since
   then no point of it can get closer to the new point than it already is to the chosen set. The
   test keeps a relative margin of 1e-4 over float32 rounding, so a skipped block is one whose
   distances the loop would not have changed either: the per-point state, and so every pick, is
-  bit-identical to the loop's. Work per step falls from N to roughly N * c / step.
+  bit-identical to the loop's. On 8,192-point scans a step reaches ~6% of the points on
+  average; on 1,024-point shapes 20-50% of the blocks, where the loop is faster.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def farthest_point_sample(
 
     backend: "torch" (any device), "fpsample" (CPU tensors, needs the fpsample package), or
     "auto" (fpsample for CPU tensors when installed, torch otherwise).
-    algorithm (torch backend): "blocked", "loop", or "auto" (blocked on CPU, loop on CUDA).
+    algorithm (torch backend): "blocked", "loop", or "auto" (blocked on CPU for clouds of
+    BLOCKED_MIN_POINTS or more, loop otherwise and on CUDA); both give the same indices.
     """
     if xyz.ndim == 2:
         return farthest_point_sample(xyz[None], n_samples, start_index, backend, algorithm,
@@ -143,7 +145,8 @@ def _fps_blocked(xyz: torch.Tensor, n_samples: int, start_index: int, block_size
     blocked = blocked.view(blocks, size, 3)
     real = original < n_points
 
-    # bounding spheres, centres as (3, batch, groups) planes; the margin is folded into radius
+    # bounding spheres, centres as (3, batch, groups) planes; the reach test's margin is applied
+    # to both terms of radius + sqrt(block max)
     big = torch.finfo(torch.float32).max
     lo = torch.where(real[..., None], blocked, big).amin(1)
     hi = torch.where(real[..., None], blocked, -big).amax(1)
