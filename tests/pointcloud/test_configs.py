@@ -30,10 +30,23 @@ def test_config_builds(path, shared_data, monkeypatch):
         assert len(dataset) > 0 and dataset.classes
 
 
-def test_zero_shot_splits_hold_classes_out():
-    for name in ("ulip_pointbert_minilm_zeroshot_cpu", "ulip_pointbert_minilm_zeroshot_cpu_splitb"):
-        cfg = load_config(REPO / "configs" / "3d" / f"{name}.py")
-        unseen = set(cfg.eval[0].dataset.classes)
-        assert len(unseen) == 3
-        assert not unseen & set(cfg.train_data.dataset.classes)
-        assert unseen | set(cfg.train_data.dataset.classes) == set(cfg.eval[2].dataset.classes)
+ZERO_SHOT = sorted(p for p in CONFIGS if p.stem.startswith(
+    ("ulip_pointbert_minilm_zeroshot_cpu", "ulip_pointbert_minilm_attributes_cpu",
+     "ulip_pointbert_minilm_combined_cpu")))
+
+
+def test_zero_shot_configs_cover_three_recipes_on_three_splits():
+    assert len(ZERO_SHOT) == 9
+    splits = {tuple(sorted(load_config(p).eval[0].dataset.classes)) for p in ZERO_SHOT}
+    assert len(splits) == 3
+
+
+@pytest.mark.parametrize("path", ZERO_SHOT, ids=[p.stem for p in ZERO_SHOT])
+def test_zero_shot_splits_hold_classes_out(path):
+    cfg = load_config(path)
+    unseen = set(cfg.eval[0].dataset.classes)
+    assert cfg.eval[0].name == "unseen" and len(unseen) == 3
+    assert not unseen & set(cfg.train_data.dataset.classes)
+    assert unseen | set(cfg.train_data.dataset.classes) == set(cfg.eval[2].dataset.classes)
+    # unseen classes are prompted from knowledge the training taught, never by name alone
+    assert cfg.eval[0].knowledge.prompts in ("describe", "attributes")
