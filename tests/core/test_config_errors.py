@@ -58,3 +58,28 @@ def test_engine_options_reject_unknown_and_bad_values():
         EngineOptions.from_config({"precision": "fp8"})
     with pytest.raises(ConfigError, match="mask_ratio"):
         EngineOptions.from_config({"mask_ratio": 1.5})
+
+
+def test_eval_as_a_dict_names_evaluators_and_lets_children_override_one_field(tmp_path):
+    from facetvlp.core.eval.run import evaluator_configs
+
+    (tmp_path / "base.py").write_text(
+        'eval = dict(\n'
+        '    unseen=dict(type="ZeroShotClassification", dataset=dict(type="D", classes=["a"])),\n'
+        '    seen=dict(type="Retrieval", name="custom", dataset=dict(type="D", classes=["b"])),\n'
+        ')\n')
+    (tmp_path / "child.py").write_text(
+        '_base_ = ["./base.py"]\neval = dict(unseen=dict(dataset=dict(classes=["c", "d"])))\n')
+    pairs = evaluator_configs(load_config(tmp_path / "child.py").eval)
+    assert [label for label, _ in pairs] == ["eval.unseen", "eval.seen"]
+    unseen, seen = (cfg for _, cfg in pairs)
+    # the child changed one field; everything else, and the order, come from the base
+    assert unseen["name"] == "unseen" and unseen["type"] == "ZeroShotClassification"
+    assert unseen["dataset"]["classes"] == ["c", "d"] and unseen["dataset"]["type"] == "D"
+    assert seen["name"] == "custom" and seen["dataset"]["classes"] == ["b"]
+    assert evaluator_configs([dict(type="X")]) == [("eval[0]", dict(type="X"))]
+    assert evaluator_configs(None) == []
+    with pytest.raises(ConfigError, match="eval.unseen must be"):
+        evaluator_configs(dict(unseen=["not", "a", "dict"]))
+    with pytest.raises(ConfigError, match="list or a dict"):
+        evaluator_configs("ZeroShotClassification")

@@ -8,6 +8,7 @@ import pytest
 
 import facetvlp.domains.pointcloud  # noqa: F401  (registers the 3D types)
 from facetvlp.core.config import load_config
+from facetvlp.core.eval.run import evaluator_configs
 from facetvlp.core.registry import DATASETS, TOWERS, build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ def test_config_builds(path, shared_data, monkeypatch):
     if "points" in towers:
         tower = build(TOWERS, towers.points)
         assert tower.modality == "points"
-    datasets = [e.dataset for e in cfg.get("eval", [])]
+    datasets = [e["dataset"] for _, e in evaluator_configs(cfg.get("eval"))]
     if "train_data" in cfg:
         datasets.append(cfg.train_data.dataset)
     for ds_cfg in datasets:
@@ -35,18 +36,25 @@ ZERO_SHOT = sorted(p for p in CONFIGS if p.stem.startswith(
      "ulip_pointbert_minilm_combined_cpu")))
 
 
+def evaluators(path: Path) -> dict:
+    return {e["name"]: e for _, e in evaluator_configs(load_config(path).eval)}
+
+
 def test_zero_shot_configs_cover_three_recipes_on_three_splits():
     assert len(ZERO_SHOT) == 9
-    splits = {tuple(sorted(load_config(p).eval[0].dataset.classes)) for p in ZERO_SHOT}
+    splits = {tuple(sorted(evaluators(p)["unseen"]["dataset"]["classes"])) for p in ZERO_SHOT}
     assert len(splits) == 3
 
 
 @pytest.mark.parametrize("path", ZERO_SHOT, ids=[p.stem for p in ZERO_SHOT])
 def test_zero_shot_splits_hold_classes_out(path):
     cfg = load_config(path)
-    unseen = set(cfg.eval[0].dataset.classes)
-    assert cfg.eval[0].name == "unseen" and len(unseen) == 3
-    assert not unseen & set(cfg.train_data.dataset.classes)
-    assert unseen | set(cfg.train_data.dataset.classes) == set(cfg.eval[2].dataset.classes)
+    found = evaluators(path)
+    assert list(found) == ["unseen", "seen_val", "all10_val"]
+    unseen = set(found["unseen"]["dataset"]["classes"])
+    seen = set(cfg.train_data.dataset.classes)
+    assert len(unseen) == 3 and not unseen & seen
+    assert set(found["seen_val"]["dataset"]["classes"]) == seen
+    assert set(found["all10_val"]["dataset"]["classes"]) == seen | unseen
     # unseen classes are prompted from knowledge the training taught, never by name alone
-    assert cfg.eval[0].knowledge.prompts in ("describe", "attributes")
+    assert found["unseen"]["knowledge"]["prompts"] in ("describe", "attributes")
