@@ -1,75 +1,12 @@
-"""Point ops against brute-force numpy references, on real clouds where it matters."""
+"""kNN, ball query and grouping against brute-force numpy references (FPS: test_fps.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from facetvlp.domains.pointcloud.ops import (
-    ball_query,
-    farthest_point_sample,
-    group,
-    knn,
-)
-from facetvlp.domains.pointcloud.readers import read_points
-
-
-def fps_reference(xyz: np.ndarray, m: int, start: int = 0) -> np.ndarray:
-    """Textbook FPS, one point at a time, float32 squared distances, ties to the lowest index."""
-    xyz = xyz.astype(np.float32)
-    chosen = [start]
-    nearest = np.full(len(xyz), np.inf, dtype=np.float32)
-    for _ in range(m - 1):
-        diff = xyz - xyz[chosen[-1]]
-        nearest = np.minimum(nearest, (diff * diff).sum(1))
-        chosen.append(int(np.argmax(nearest)))
-    return np.array(chosen)
-
-
-@pytest.fixture(scope="module")
-def real_clouds(shared_data):
-    files = sorted((shared_data / "pointcloud/modelnet10_train").glob("*/*_000[1-2].pcd"))
-    return np.stack([read_points(f).xyz for f in files]).astype(np.float32)
-
-
-def test_fps_matches_reference_on_real_clouds(real_clouds):
-    got = farthest_point_sample(torch.from_numpy(real_clouds), 256)
-    for cloud, row in zip(real_clouds, got.numpy()):
-        np.testing.assert_array_equal(row, fps_reference(cloud, 256))
-
-
-def test_fps_start_index_and_single_cloud(real_clouds):
-    got = farthest_point_sample(torch.from_numpy(real_clouds[0]), 64, start_index=17)
-    assert got.shape == (64,) and got[0] == 17
-    np.testing.assert_array_equal(got.numpy(), fps_reference(real_clouds[0], 64, start=17))
-
-
-def test_fps_fpsample_backend_matches_on_real_shapes(real_clouds):
-    # same rule; near-ties can differ on other clouds (see ops.py), not on these twenty
-    pytest.importorskip("fpsample")
-    x = torch.from_numpy(real_clouds)
-    torch.testing.assert_close(farthest_point_sample(x, 200, backend="fpsample"),
-                               farthest_point_sample(x, 200, backend="torch"))
-
-
-def test_fps_matches_open3d_on_a_large_real_scan(shared_data):
-    o3d = pytest.importorskip("open3d")
-    cloud = read_points(shared_data / "pointcloud/pcl_scans/car6.pcd").xyz
-    ours = farthest_point_sample(torch.from_numpy(cloud), 512).numpy()
-    ref = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud))
-    picked = np.asarray(ref.farthest_point_down_sample(512).points)
-    # open3d returns the chosen points in file order (SelectByIndex), not in pick order
-    np.testing.assert_array_equal(cloud[np.sort(ours)], picked)
-
-
-def test_fps_rejects_bad_sizes():
-    with pytest.raises(ValueError):
-        farthest_point_sample(torch.rand(2, 10, 3), 11)
-    with pytest.raises(ValueError):
-        farthest_point_sample(torch.rand(2, 10, 3), 3, start_index=10)
+from facetvlp.domains.pointcloud.ops import ball_query, group, knn
 
 
 @pytest.mark.parametrize("chunk", [10**9, 1000])  # one pass, and many small chunks
@@ -126,8 +63,6 @@ def test_group_relative_coordinates():
 def test_ops_on_cuda_match_cpu():
     g = torch.Generator().manual_seed(2)
     x = torch.rand(4, 2048, 3, generator=g)
-    torch.testing.assert_close(farthest_point_sample(x.cuda(), 128).cpu(),
-                               farthest_point_sample(x, 128))
     d_gpu, _ = knn(x[:, :100].cuda(), x.cuda(), 8)
     d_cpu, _ = knn(x[:, :100], x, 8)
     torch.testing.assert_close(d_gpu.cpu(), d_cpu, rtol=1e-4, atol=1e-6)
