@@ -93,14 +93,19 @@ class TimmVisionTower(Tower):
 
     def forward_levels(self, batch: dict, indices: Sequence[int] | int = 4) -> list[torch.Tensor]:
         """(B, C, h, w) maps from several depths (timm `forward_intermediates`); an int n takes
-        the last n of `feature_info` (blocks of a ViT, stages of a CNN)."""
+        the last n of `feature_info` (blocks of a ViT, stages of a CNN), or all when fewer."""
         images = batch["image"] if isinstance(batch, dict) else batch
-        return self.model.forward_intermediates(images, indices=indices, intermediates_only=True)
+        return self.model.forward_intermediates(images, indices=self._levels(indices),
+                                                intermediates_only=True)
 
     def level_specs(self, indices: Sequence[int] | int = 4) -> list[LevelSpec]:
         info = self.model.feature_info
-        taken, _ = feature_take_indices(len(info), indices)
+        taken, _ = feature_take_indices(len(info), self._levels(indices))
         return [LevelSpec(int(info[i]["num_chs"]), int(info[i]["reduction"])) for i in taken]
+
+    def _levels(self, indices: Sequence[int] | int) -> Sequence[int] | int:
+        """An int n asks for the last n levels; a shallower model gives all it has."""
+        return min(indices, len(self.model.feature_info)) if isinstance(indices, int) else indices
 
     def forward_dense(self, batch: dict) -> torch.Tensor:
         images = batch["image"] if isinstance(batch, dict) else batch
