@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from mmengine.config import Config
 
 from .errors import ConfigError
+from .privacy import redact_data_paths
 
 
 def parse_value(text: str) -> Any:
@@ -50,3 +51,8 @@ def require(cfg: Any, dotted: str) -> Any:
         node = node[part]
     return node
 
+
+def redacted(cfg: Config) -> Config:
+    """The config as a run records it (work_dir/config.py, checkpoint metadata): data paths of
+    datasets that declare ``phi_paths`` are replaced by their file keys (see core/privacy.py)."""
+    return Config(redact_data_paths(cfg.to_dict()), filename=cfg.filename)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .privacy import file_key, scrub_path
+
 
 class FacetvlpError(Exception):
     """Base class of every error facetvlp raises on purpose."""
@@ -22,12 +24,29 @@ class ReadError(FacetvlpError):
 
     Domain readers subclass this (DicomReadError, RasterReadError, PointCloudReadError ...).
     Datasets with ``on_error="skip"`` catch exactly this family and count it.
+
+    The message is ``"{path}: {reason}"``, unless the path may carry patient identifiers
+    (``phi_paths``: set by a reader's error class, by a dataset that declares ``phi_paths``, or by
+    ``facetvlp inspect``): then it is ``"file {key}: {reason}"`` with the salted key of
+    :func:`facetvlp.core.privacy.file_key`, and the path (as given, absolute, real, and its file
+    name) is scrubbed from the reason. ``exc.path`` always holds the path, for programs;
+    ``facetvlp locate KEY FOLDER`` turns a key back into the path on the data owner's machine.
     """
 
-    def __init__(self, path: str | os.PathLike, reason: str):
+    #: True when paths of this kind of file may carry patient identifiers (medical data)
+    phi_paths = False
+
+    def __init__(self, path: str | os.PathLike, reason: str, *, phi_paths: bool | None = None):
         self.path = os.fspath(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        if phi_paths is not None:
+            self.phi_paths = phi_paths
+        super().__init__(self.path, reason)  # both args, so the error pickles (DataLoader workers)
+
+    def __str__(self) -> str:
+        if not self.phi_paths:
+            return f"{self.path}: {self.reason}"
+        return f"file {file_key(self.path)}: {scrub_path(self.reason, self.path)}"
 
 
 class UnsupportedFileError(ReadError):

@@ -23,8 +23,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..collate import Collator, move_to
-from ..config import require
+from ..config import redacted, require
 from ..errors import CheckpointError, ConfigError
+from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
 from .launch import Placement, any_rank, init_distributed
@@ -144,8 +145,8 @@ def save_training_state(folder: Path, module, optimizer, step: int, epoch: int, 
         "world": placement.world,
         "optimizer": optim_meta,
         "rng": [m for _, m in gathered],
-        "config": json.loads(json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg),
-                                        default=str)),
+        "config": json.loads(json.dumps(  # medical data paths may name patients
+            redact_data_paths(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)), default=str)),
         "versions": {"torch": torch.__version__},
     }
     ckpt.save_checkpoint(folder / f"step_{step:08d}.safetensors", tensors, meta)
@@ -194,7 +195,7 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     work_dir = Path(cfg["work_dir"])
     if placement.is_main:
         (work_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        cfg.dump(str(work_dir / "config.py"))
+        redacted(cfg).dump(str(work_dir / "config.py"))  # medical data paths may name patients
     if placement.world > 1:
         dist.barrier()
     setup_logging(work_dir, placement.is_main)
