@@ -106,8 +106,12 @@ def timm_image_tower(state, vision_cfg, path) -> tuple[dict, str, dict, torch.Te
     if set(head) != {"proj.weight"}:
         refuse(path, f"image projection {sorted(head) or '(none)'}: only a bias-free linear "
                      "visual.head.proj is supported")
-    cfg = dict(type="TimmVisionTower", name=name, image_size=vision_cfg.get("image_size", 224))
-    trunk = {k: v for k, v in take(state, "visual.trunk.").items() if not k.startswith("head.")}
+    # No image_size: open_clip builds the trunk at the timm model's own size (a CNN takes no
+    # img_size at all), and so must the import.
+    cfg = dict(type="TimmVisionTower", name=name)
+    # the trunk's classifier was reset to nothing; a norm in its head (ConvNeXt) is a feature layer
+    trunk = {k: v for k, v in take(state, "visual.trunk.").items()
+             if not k.startswith("head.") or k.startswith("head.norm.")}
     if pool:  # "" keeps the network's own pooling, as open_clip does
         cfg["pool"] = pool
         if pool != "token" and "norm.weight" in trunk and "fc_norm.weight" not in trunk:
@@ -173,7 +177,10 @@ def hf_text_tower(state, text_cfg, text_path, path) -> tuple[dict, str, dict, di
             frozenset({"0.weight", "2.weight"}): "mlp"}.get(frozenset(proj))
     if kind is None:
         refuse(path, f"text projection keys {sorted(proj)} are not linear/mlp without bias")
-    cfg = dict(type="HFTextTower", path=os.fspath(text_path), pool=pool,
+    # An absolute path, so the written model config works from any working directory; a name
+    # that is not a directory (the packaged MiniLM alias) stays as it is.
+    path_in_cfg = str(Path(text_path).resolve()) if Path(text_path).is_dir() else os.fspath(text_path)
+    cfg = dict(type="HFTextTower", path=path_in_cfg, pool=pool,
                max_length=int(text_cfg.get("context_length", 77)))
     return cfg, kind, encoder, proj
 
