@@ -100,7 +100,7 @@ SECTIONS: dict[str, dict[str, Rule]] = {
         "facet": one_of("random", "first"),
     },
     "optim": {  # AdamW's options
-        "lr": number_above(0.0),
+        "lr": number_at_least(0.0),  # 0 is a run that moves nothing (a load_from check)
         "weight_decay": number_at_least(0.0),
         "betas": BETAS,
         "eps": number_above(0.0),

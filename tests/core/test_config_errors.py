@@ -40,8 +40,8 @@ LOAD_MISTAKES = [
     ("shuffle a string", "", ["train_data.shuffle='yes'"], "train_data.shuffle", "True or False"),
     ("facet unknown", "", ["train_data.facet='last'"], "train_data.facet", "'random', 'first'"),
     ("optim key typo", "", ["optim.weight_decy=0.1"], "optim.weight_decy", "did you mean 'weight_decay'"),
-    ("lr negative", "", ["optim.lr=-1"], "optim.lr", "a number > 0"),
-    ("lr a string", "", ["optim.lr='1e-3'"], "optim.lr", "a number > 0"),
+    ("lr negative", "", ["optim.lr=-1"], "optim.lr", "a number >= 0.0"),
+    ("lr a string", "", ["optim.lr='1e-3'"], "optim.lr", "a number >= 0.0"),
     ("betas not a pair", "", ["optim.betas=0.9"], "optim.betas", "a pair"),
     ("beta2 above 1", "", ["optim.betas=(0.9, 1.5)"], "optim.betas", "a pair"),
     ("eps zero", "", ["optim.eps=0"], "optim.eps", "a number > 0"),
@@ -141,7 +141,7 @@ def facetvlp(*args):
 
 @pytest.mark.parametrize("extra, overrides, expected", [
     ("schedul = dict(max_steps=2)\n", [], "schedul: unknown key; did you mean 'schedule'"),
-    ("", ["--set", "optim.lr=-1"], "optim.lr: must be a number > 0, got -1"),
+    ("", ["--set", "optim.lr=-1"], "optim.lr: must be a number >= 0.0, got -1"),
     ("", ["--set", "loss.type=torch.nn.MSELoss"], "loss: unknown loss type 'torch.nn.MSELoss'"),
 ], ids=["top-level typo", "negative lr", "dotted import path"])
 def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path, extra, overrides, expected):
