@@ -12,7 +12,25 @@ class FacetvlpError(Exception):
 
 
 class ConfigError(FacetvlpError):
-    """A config is malformed: unknown `type`, missing key, bad value."""
+    """A config is malformed: unknown `type` or key, missing key, a value of the wrong type.
+
+    The message reads ``"{file}: {key}: {reason}"``. Code that builds a part of a model does not
+    know where its config came from, so ``key`` and ``file`` may be filled in on the way out:
+    ``registry.build`` prefixes the key it was building (``model`` + ``towers.image``) and
+    ``config.names_config_file`` adds the config file.
+    """
+
+    def __init__(self, reason: str, key: str | None = None, file: str | None = None):
+        super().__init__(reason)
+        self.reason, self.key, self.file = reason, key, file
+
+    def within(self, key: str) -> "ConfigError":
+        """Locate this error under ``key`` (the part of the config that was being built)."""
+        self.key = f"{key}.{self.key}" if self.key else key
+        return self
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.file, self.key, self.reason) if part)
 
 
 class CheckpointError(FacetvlpError):

@@ -207,7 +207,7 @@ def _build_knowledge(knowledge) -> CXRKnowledge | Any:
     if knowledge is None:
         return CXRKnowledge()
     if isinstance(knowledge, dict):
-        return build(KNOWLEDGE, knowledge, where="dataset.knowledge")
+        return build(KNOWLEDGE, knowledge, where="knowledge")
     return knowledge
 
 
@@ -258,7 +258,7 @@ class CXRDataset(SampleDataset):
         self.knowledge = _build_knowledge(knowledge) if text == "facets" else None
         self.mean = torch.tensor(mean or (IMAGENET_MEAN if channels == 3 else (0.5,))).view(-1, 1, 1)
         self.std = torch.tensor(std or (IMAGENET_STD if channels == 3 else (0.25,))).view(-1, 1, 1)
-        self.transforms = [build(TRANSFORMS, t, where="dataset.transforms") if isinstance(t, dict) else t
+        self.transforms = [build(TRANSFORMS, t, where="transforms") if isinstance(t, dict) else t
                            for t in transforms]
         self.root = Path(root) if root is not None else None
         self.missing = missing_before
