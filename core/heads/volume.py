@@ -22,7 +22,7 @@ from timm.models import adapt_input_conv
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import MODELS
+from ..registry import MODELS, construct
 from .encoder_mode import keep_frozen_norm_stats, trainable_spec
 from .param_groups import layerwise_param_groups
 
@@ -37,16 +37,19 @@ BLOCK_NAMES = {"norm1": "norm1", "attn.qkv": "attn.qkv", "attn.proj": "attn.out_
 
 def build_net(net: str, in_channels: int, num_classes: int, roi_size: Sequence[int],
               kwargs: Mapping[str, Any]) -> nn.Module:
+    """The MONAI network; an option it does not take is a ConfigError naming it."""
     if net == "UNETR":
         # qkv_bias=True: timm ViTs have qkv biases, so a VLP tower's attention maps over whole
-        return nets.UNETR(in_channels=in_channels, out_channels=num_classes, img_size=roi_size,
-                          **{"qkv_bias": True, **kwargs})
+        return construct(nets.UNETR, {"qkv_bias": True, **kwargs, "in_channels": in_channels,
+                                      "out_channels": num_classes, "img_size": roi_size}, where="model")
     if net == "SwinUNETR":
-        return nets.SwinUNETR(in_channels=in_channels, out_channels=num_classes, **kwargs)
+        return construct(nets.SwinUNETR, {**kwargs, "in_channels": in_channels,
+                                          "out_channels": num_classes}, where="model")
     if net == "UNet":
         defaults = {"channels": (16, 32, 64, 128), "strides": (2, 2, 2), "num_res_units": 1}
-        return nets.UNet(spatial_dims=3, in_channels=in_channels, out_channels=num_classes,
-                         **{**defaults, **kwargs})
+        return construct(nets.UNet, {**defaults, **kwargs, "spatial_dims": 3,
+                                     "in_channels": in_channels, "out_channels": num_classes},
+                         where="model")
     raise ConfigError(f"model.net must be one of {NETS}, got {net!r}")
 
 
