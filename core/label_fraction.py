@@ -23,8 +23,8 @@ from .registry import DATASETS, build
 class LabelFraction(Dataset):
     def __init__(self, dataset: Mapping[str, Any] | Dataset, fraction: float, seed: int = 0):
         if not 0.0 < float(fraction) <= 1.0:
-            raise ConfigError(f"LabelFraction.fraction must be in (0, 1], got {fraction}")
-        self.dataset = build(DATASETS, dataset, where="LabelFraction.dataset") \
+            raise ConfigError(f"must be in (0, 1], got {fraction}", key="fraction")
+        self.dataset = build(DATASETS, dataset, where="dataset") \
             if isinstance(dataset, Mapping) else dataset
         self.fraction, self.draw_seed = float(fraction), int(seed)
         group_of = getattr(self.dataset, "group_of", None)

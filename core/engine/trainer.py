@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from ..collate import Collator, move_to
 from ..config import checks_config, redacted, require
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
@@ -66,7 +66,7 @@ def build_optimizer(module: nn.Module, optim_cfg: dict) -> torch.optim.Optimizer
     model = getattr(module, "model", module)
     own_groups = hasattr(model, "param_groups")
     if cfg.get("paramwise") and not own_groups:
-        raise ConfigError(f"optim.paramwise: {type(model).__name__} has no param_groups()")
+        raise ConfigError(f"{type(model).__name__} has no param_groups()", key="optim.paramwise")
     decay, no_decay = [], []
     rest = getattr(module, "loss", nn.Module()) if own_groups else module
     for name, param in rest.named_parameters():

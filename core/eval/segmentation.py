@@ -32,7 +32,7 @@ class SegmentationEvaluator:
     def __init__(self, dataset: Any, include_background: bool = True, hd95: bool = True,
                  batch_size: int = 8, num_workers: int = 0, overlays: int = 4, name: str = "seg"):
         self.dataset = dataset if not isinstance(dataset, dict) else build(
-            DATASETS, dataset, where="eval.dataset")
+            DATASETS, dataset, where="dataset")
         self.classes = list(getattr(self.dataset, "seg_classes", None) or [])
         if len(self.classes) < 2:
             raise ConfigError(f"SegmentationEvaluator: dataset {type(self.dataset).__name__} names "

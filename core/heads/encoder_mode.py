@@ -24,7 +24,7 @@ def trainable_spec(mode: str | int) -> str | int:
         count = mode.split("=", 1)[1]
         if count.isdigit():
             return int(count)
-    raise ConfigError(f"encoder mode must be {MODES}, got {mode!r}")
+    raise ConfigError(f"must be {MODES}, got {mode!r}", key="encoder")
 
 
 def keep_frozen_norm_stats(towers: nn.ModuleDict) -> None:

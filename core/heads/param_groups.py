@@ -44,7 +44,7 @@ def paramwise_options(optim_cfg: Mapping) -> tuple[float, float]:
     paramwise = dict(optim_cfg.get("paramwise") or {})
     unknown = sorted(set(paramwise) - set(PARAMWISE_KEYS))
     if unknown:
-        raise ConfigError(f"optim.paramwise: unknown keys {unknown}; valid: {list(PARAMWISE_KEYS)}")
+        raise ConfigError(f"unknown keys {unknown}; valid: {list(PARAMWISE_KEYS)}", key="optim.paramwise")
     return float(paramwise.get("encoder_lr_mult", 1.0)), float(paramwise.get("layer_decay", 1.0))
 
 

@@ -45,13 +45,13 @@ class SegmentationModel(nn.Module):
                  inference_roi: Sequence[int] | None = None, sw_batch_size: int = 4):
         super().__init__()
         if "image" not in towers:
-            raise ConfigError(f"SegmentationModel needs an 'image' tower, got {list(towers)}")
+            raise ConfigError(f"SegmentationModel needs an 'image' tower, got {list(towers)}", key="towers")
         if pyramid not in ("auto", "simple", "none"):
-            raise ConfigError(f"model.pyramid must be 'auto', 'simple' or 'none', got {pyramid!r}")
+            raise ConfigError(f"must be 'auto', 'simple' or 'none', got {pyramid!r}", key="pyramid")
         self.num_classes = int(num_classes)
         self.towers = nn.ModuleDict()
         for modality, cfg in towers.items():
-            tower = build(TOWERS, cfg, where=f"model.towers.{modality}")
+            tower = build(TOWERS, cfg, where=f"towers.{modality}")
             if not isinstance(tower, Tower):
                 raise ConfigError(f"model.towers.{modality}: {type(tower).__name__} is not a Tower")
             self.towers[modality] = tower
@@ -65,26 +65,26 @@ class SegmentationModel(nn.Module):
             last = image.level_specs(1)[-1]
             self.pyramid = SimpleFeaturePyramid(last.channels, last.stride)
             specs = self.pyramid.specs
-        self.head = build(HEADS, head, where="model.head", in_channels=[s.channels for s in specs],
+        self.head = build(HEADS, head, where="head", in_channels=[s.channels for s in specs],
                           strides=[s.stride for s in specs], num_classes=self.num_classes)
 
         self.projections = nn.ModuleDict()
         self.class_prompts = None
         if getattr(self.head, "needs_text", False):
             if "text" not in self.towers or not class_prompts:
-                raise ConfigError(f"model.head {type(self.head).__name__} compares patches with "
-                                  "class prompts: it needs a 'text' tower and class_prompts")
+                raise ConfigError(f"{type(self.head).__name__} compares patches with class "
+                                  "prompts: it needs a 'text' tower and class_prompts", key="head")
             if len(class_prompts) != self.num_classes:
-                raise ConfigError(f"model.class_prompts has {len(class_prompts)} entries for "
-                                  f"num_classes={self.num_classes}")
+                raise ConfigError(f"{len(class_prompts)} entries for num_classes={self.num_classes}",
+                                  key="class_prompts")
             self.class_prompts = [[p] if isinstance(p, str) else list(p) for p in class_prompts]
             for modality in ("image", "text"):
                 kind = proj[modality] if isinstance(proj, Mapping) else proj
                 self.projections[modality] = make_projection(
                     kind, self.towers[modality].width, embed_dim, proj_bias)
         elif set(self.towers) != {"image"}:
-            raise ConfigError(f"model.towers: only a text-conditioned head uses towers besides "
-                              f"'image', got {list(self.towers)}")
+            raise ConfigError(f"only a text-conditioned head uses towers besides 'image', got "
+                              f"{list(self.towers)}", key="towers")
 
         for modality, tower in self.towers.items():
             mode = encoder[modality] if isinstance(encoder, Mapping) else encoder

@@ -36,21 +36,20 @@ BLOCK_NAMES = {"norm1": "norm1", "attn.qkv": "attn.qkv", "attn.proj": "attn.out_
 
 
 def build_net(net: str, in_channels: int, num_classes: int, roi_size: Sequence[int],
-              kwargs: Mapping[str, Any]) -> nn.Module:
+              options: Mapping[str, Any]) -> nn.Module:
     """The MONAI network; an option it does not take is a ConfigError naming it."""
     if net == "UNETR":
         # qkv_bias=True: timm ViTs have qkv biases, so a VLP tower's attention maps over whole
-        return construct(nets.UNETR, {"qkv_bias": True, **kwargs, "in_channels": in_channels,
-                                      "out_channels": num_classes, "img_size": roi_size}, where="model")
+        fixed = {"in_channels": in_channels, "out_channels": num_classes, "img_size": roi_size}
+        return construct(nets.UNETR, {"qkv_bias": True, **options, **fixed}, where="net_options")
     if net == "SwinUNETR":
-        return construct(nets.SwinUNETR, {**kwargs, "in_channels": in_channels,
-                                          "out_channels": num_classes}, where="model")
+        fixed = {"in_channels": in_channels, "out_channels": num_classes}
+        return construct(nets.SwinUNETR, {**options, **fixed}, where="net_options")
     if net == "UNet":
         defaults = {"channels": (16, 32, 64, 128), "strides": (2, 2, 2), "num_res_units": 1}
-        return construct(nets.UNet, {**defaults, **kwargs, "spatial_dims": 3,
-                                     "in_channels": in_channels, "out_channels": num_classes},
-                         where="model")
-    raise ConfigError(f"model.net must be one of {NETS}, got {net!r}")
+        fixed = {"spatial_dims": 3, "in_channels": in_channels, "out_channels": num_classes}
+        return construct(nets.UNet, {**defaults, **options, **fixed}, where="net_options")
+    raise ConfigError(f"must be one of {NETS}, got {net!r}", key="net")
 
 
 @MODELS.register_module()
@@ -60,22 +59,24 @@ class VolumeSegmentationModel(nn.Module):
 
     encoder: "frozen" | "full" | "last_n=N" for the transformer encoder of UNETR (`net.vit`) or
     SwinUNETR (`net.swinViT`); UNet has no separate encoder and takes "full" only.
+    net_options: the MONAI network's own options (feature_size, hidden_size, depths, ...).
     """
 
     def __init__(self, net: str = "UNETR", in_channels: int = 1, num_classes: int = 2,
                  roi_size: Sequence[int] = (96, 96, 96), encoder: str = "full",
-                 sw_batch_size: int = 2, overlap: float = 0.25, **net_kwargs):
+                 net_options: Mapping[str, Any] | None = None, sw_batch_size: int = 2,
+                 overlap: float = 0.25):
         super().__init__()
         self.net_name, self.num_classes = net, int(num_classes)
         self.roi_size = tuple(int(s) for s in roi_size)
-        self.net = build_net(net, in_channels, num_classes, self.roi_size, net_kwargs)
+        self.net = build_net(net, in_channels, num_classes, self.roi_size, dict(net_options or {}))
         self.towers = nn.ModuleDict()  # the MONAI network owns its encoder
         self.sw_batch_size, self.overlap = sw_batch_size, overlap
         spec = trainable_spec(encoder)
         encoder_module = self.encoder_module()
         if encoder_module is None:
             if spec != "all":
-                raise ConfigError(f"model.encoder: {net} has no separate encoder; use 'full'")
+                raise ConfigError(f"{net} has no separate encoder; use 'full'", key="encoder")
         elif spec != "all":
             encoder_module.requires_grad_(False)
             for block in (self.encoder_blocks()[-spec:] if isinstance(spec, int) and spec else []):

@@ -15,8 +15,8 @@ from facetvlp.core.heads.loss import SegmentationLoss
 from facetvlp.core.model import ContrastiveModel
 
 # UNETR's ViT has 12 blocks; these widths are ViT-Tiny's, so a timm vit_tiny tower maps onto it
-UNETR = dict(net="UNETR", in_channels=1, num_classes=3, roi_size=(32, 32, 32), feature_size=8,
-             hidden_size=192, mlp_dim=768, num_heads=3)
+UNETR = dict(net="UNETR", in_channels=1, num_classes=3, roi_size=(32, 32, 32),
+             net_options=dict(feature_size=8, hidden_size=192, mlp_dim=768, num_heads=3))
 
 
 def unetr_batch():
@@ -27,7 +27,8 @@ def unetr_batch():
                                  # batch norm: at 32^3 Swin's bottleneck is 1 voxel, too few
                                  # for the default instance norm
                                  dict(net="SwinUNETR", num_classes=3, roi_size=(32, 32, 32),
-                                      feature_size=12, depths=(1, 1, 1, 1), norm_name="batch")])
+                                      net_options=dict(feature_size=12, depths=(1, 1, 1, 1),
+                                                       norm_name="batch"))])
 def test_volume_networks_train_and_predict(cfg):
     torch.manual_seed(0)
     model = VolumeSegmentationModel(**cfg)
@@ -95,7 +96,7 @@ def test_unetr_transformer_starts_from_the_vlp_vit(vlp_checkpoint):
 def test_swinunetr_takes_nothing_from_a_2d_vit_and_says_so(vlp_checkpoint):
     _, path = vlp_checkpoint
     model = VolumeSegmentationModel(net="SwinUNETR", num_classes=2, roi_size=(32, 32, 32),
-                                    feature_size=12, depths=(1, 1, 1, 1))
+                                    net_options=dict(feature_size=12, depths=(1, 1, 1, 1)))
     with pytest.raises(CheckpointError, match="nothing of the encoder matched"):
         load_encoder(model, path)
 
@@ -104,3 +105,12 @@ def test_a_file_that_is_no_checkpoint_is_refused(tmp_path):
     save_file({"weight": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
     with pytest.raises(CheckpointError, match="not a facetvlp checkpoint"):
         load_encoder(VolumeSegmentationModel(**UNETR), tmp_path / "plain.safetensors")
+
+
+def test_an_option_the_monai_network_does_not_take_is_a_config_error():
+    from facetvlp.core.errors import ConfigError
+    from facetvlp.core.registry import MODELS, build
+
+    with pytest.raises(ConfigError, match=r"model\.net_options\.chanels.*did you mean 'channels'"):
+        build(MODELS, dict(type="VolumeSegmentationModel", net="UNet", net_options=dict(chanels=(8, 16))),
+              where="model")
