@@ -67,6 +67,8 @@ class SegmentationModel(nn.Module):
             specs = self.pyramid.specs
         self.head = build(HEADS, head, where="head", in_channels=[s.channels for s in specs],
                           strides=[s.stride for s in specs], num_classes=self.num_classes)
+        # only dense features are used: the pooling head (and later blocks) would train nothing
+        image.prune_to_levels(1 if getattr(self.head, "needs_text", False) else self.levels)
 
         self.projections = nn.ModuleDict()
         self.class_prompts = None

@@ -40,6 +40,9 @@ class Tower(nn.Module):
         """Channels and stride of each map `forward_levels(batch, indices)` returns."""
         raise NotImplementedError(f"{type(self).__name__} has no multi-level features")
 
+    def prune_to_levels(self, indices: Sequence[int] | int) -> None:
+        """Drop parts that only the pooled output uses (a tower that serves dense heads only)."""
+
     def forward_dense(self, batch: dict) -> torch.Tensor:
         """(B, width, h, w): the final, normalised token features on their spatial grid, i.e. the
         features `forward` pools, before pooling (for projected patch embeddings)."""

@@ -95,8 +95,15 @@ class TimmVisionTower(Tower):
         """(B, C, h, w) maps from several depths (timm `forward_intermediates`); an int n takes
         the last n of `feature_info` (blocks of a ViT, stages of a CNN), or all when fewer."""
         images = batch["image"] if isinstance(batch, dict) else batch
+        # a ViT's maps go through its final norm: the features pre-training normalised (and no
+        # parameter of the norm is left without a gradient, which DDP refuses)
         return self.model.forward_intermediates(images, indices=self._levels(indices),
-                                                intermediates_only=True)
+                                                norm=self.is_vit, intermediates_only=True)
+
+    def prune_to_levels(self, indices: Sequence[int] | int) -> None:
+        """Drop what dense features never run - blocks after the last level, the pooling head and
+        its norm (timm `prune_intermediate_layers`) - so every parameter left gets a gradient."""
+        self.model.prune_intermediate_layers(self._levels(indices), prune_norm=False, prune_head=True)
 
     def level_specs(self, indices: Sequence[int] | int = 4) -> list[LevelSpec]:
         info = self.model.feature_info
@@ -114,7 +121,7 @@ class TimmVisionTower(Tower):
             if features.ndim != 4:
                 raise ConfigError(f"timm '{self.name}' gives no (B, C, h, w) feature map")
             return features
-        tokens = self._forward_vit(images, 0.0).tokens
+        tokens = self.model.forward_features(images)[:, self.model.num_prefix_tokens:]
         patch_embed = self.model.patch_embed
         grid = (patch_embed.dynamic_feat_size(images.shape[-2:]) if self.model.dynamic_img_size
                 else patch_embed.grid_size)

@@ -164,3 +164,37 @@ def test_a_tiny_segmentation_model_learns_squares_through_the_engine(tmp_path):
     factor = by_name["head"]["lr"] / by_name["head"]["initial_lr"]
     for group in groups:
         assert group["lr"] == pytest.approx(group["initial_lr"] * factor)
+
+
+def test_finetuning_resumes_exactly_and_eval_reproduces_the_in_training_metrics(tmp_path):
+    import shutil
+
+    from facetvlp.core.eval.run import evaluate
+
+    extra = """
+engine = dict(ckpt_every=2, keep_checkpoints=10, eval_at_end=True, deterministic=True)
+eval = dict(seg=dict(type="SegmentationEvaluator", batch_size=4, include_background=False,
+                     dataset=dict(type="SyntheticSegmentation", size=8, image_size=32, seed=1)))
+"""
+    straight_cfg = write_finetune_config(tmp_path, tmp_path / "straight", steps=4, depth=2)
+    straight_cfg.write_text(straight_cfg.read_text() + extra)
+    summary = train(load_config(straight_cfg))
+
+    # a run killed after its step-2 checkpoint: only that checkpoint is left, then --resume
+    resumed_dir = tmp_path / "resumed" / "checkpoints"
+    resumed_dir.mkdir(parents=True)
+    shutil.copy(tmp_path / "straight/checkpoints/step_00000002.safetensors", resumed_dir)
+    (resumed_dir / "latest.json").write_text(json.dumps({"file": "step_00000002.safetensors", "step": 2}))
+    resumed_cfg = load_config(straight_cfg, [f"work_dir={tmp_path / 'resumed'}", "engine.eval_at_end=False"])
+    train(resumed_cfg, resume=True)
+    straight = checkpoint_tensors(tmp_path / "straight", prefix="model.")
+    resumed = checkpoint_tensors(tmp_path / "resumed", prefix="model.")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+    # `facetvlp eval` of the fine-tuned checkpoint gives the metrics the run reported
+    eval_cfg = load_config(straight_cfg, [f"work_dir={tmp_path / 'eval'}"])
+    again = evaluate(eval_cfg, checkpoint=str(tmp_path / "straight"))
+    assert again["seg/dice/square"] is not None
+    assert {k: v for k, v in summary.items() if k.startswith("seg/")} == again
