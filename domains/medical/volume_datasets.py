@@ -11,7 +11,7 @@ for CT), ``seg`` (D, H, W) int64 indices into ``seg_classes`` (``seg_classes[0]`
 background; label values or segments not asked for are background too), optionally resized to
 ``spatial_size`` (trilinear / nearest), then ``transforms`` (MONAI dict transforms on
 ``image``/``seg``, seeded per (seed, epoch, index): random crops, flips ...). ``meta``: source
-name, group, spacing (D, H, W mm), original shape. D runs along the slices, H along the rows, W
+name, group, spacing (D, H, W mm, of the output grid), original shape. D runs along the slices, H along the rows, W
 along the columns.
 
 Groups: one volume per patient is assumed unless an item names its ``group``; for DICOM the
@@ -91,6 +91,9 @@ class _VolumeSegDataset(SampleDataset):
                                     align_corners=False)[0]
             seg_t = F.interpolate((seg_t + 1)[None, None].float(), size=self.spatial_size,
                                   mode="nearest-exact")[0, 0].long() - 1
+            if meta.get("spacing"):  # the same extent in fewer (or more) voxels
+                meta["spacing"] = [float(s) * o / n for s, o, n in
+                                   zip(meta["spacing"], meta["original_shape"], self.spatial_size)]
         sample = {"image": image_t, "seg": seg_t, "meta": meta}
         for transform in self.transforms:
             if hasattr(transform, "set_random_state"):

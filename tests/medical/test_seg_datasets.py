@@ -105,6 +105,8 @@ def test_nifti_resize_and_grid_mismatch(shared_data, tmp_path):
     assert sample["image"].shape == (1, 16, 64, 64) and sample["seg"].shape == (16, 64, 64)
     assert 0.0 <= float(sample["image"].min()) and float(sample["image"].max()) <= 1.0
     assert set(sample["seg"].unique().tolist()) == {0, 1}
+    # 30 x 101 x 122 voxels of 3 mm -> 16 x 64 x 64: the spacing follows the grid
+    assert sample["meta"]["spacing"] == pytest.approx([3.0 * 30 / 16, 3.0 * 101 / 64, 3.0 * 122 / 64])
     # a label map on another grid is refused, naming the label file
     label = nib.load(folder / "example_seg.nii.gz")
     cropped = nib.Nifti1Image(np.asarray(label.dataobj)[:, :, :20], label.affine)
