@@ -115,6 +115,11 @@ def read_dicom_seg(seg_path: str | os.PathLike, sources) -> SegLabels:
     return SegLabels(labels[0] if len(headers) == 1 else labels, names)
 
 
+def segment_name_key(name: str) -> str:
+    """How a SegmentLabel is matched to a class name: case, spaces and underscores ignored."""
+    return "".join(name.lower().replace("_", " ").split())
+
+
 def to_source_grid(labels: np.ndarray | torch.Tensor, rows: int, columns: int,
                    letterboxed: bool = False) -> np.ndarray:
     """A (..., h, w) label map on the model grid -> (..., rows, columns), nearest neighbour.

@@ -15,6 +15,11 @@ Each item: ``image`` (C, S, S) float32 normalised by ``mean``/``std``, ``seg`` (
 Groups: the patient. In both NLM sets one radiograph is one case, named
 ``<SET>_<case number>_<0 normal | 1 TB>``; the group is ``<SET>_<case number>``, so a split or a
 label fraction drawn per group never puts one patient on both sides.
+
+:class:`DicomSeg2DDataset` is the same item for a single-frame radiograph (CR, DX, any 2D DICOM)
+with its DICOM-SEG: the image windowed to [0, 1] by its header, the segments read with
+highdicom (:func:`.dicom_seg.read_dicom_seg`), both fitted to S x S the same way. Its groups are
+salted one-way keys of the PatientID: no identifier reaches ``meta``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
 
 from .datasets import ImageFileError, fit_square, in_validation, read_image
+from .dicom_read import load_dicom_sample, read_header
+from .dicom_seg import read_dicom_seg, segment_name_key
+from .phi import pseudonymous_key
 
 MASK_SUFFIXES = (".png", ".gif", ".bmp", ".tif", ".tiff")
 _CASE_SUFFIX = re.compile(r"_[01]$")  # the NLM sets' normal / TB flag after the case number
@@ -152,3 +160,71 @@ class MaskPairDataset(SampleDataset):
         sample["image"] = ((image - self.mean) / self.std).float()
         sample["seg"] = torch.as_tensor(sample["seg"]).as_subclass(torch.Tensor).long()
         return sample
+
+
+@DATASETS.register_module()
+class DicomSeg2DDataset(SampleDataset):
+    """Single-frame DICOM images with their DICOM-SEG, as 2D segmentation items.
+
+    Args:
+        items: ``[dict(image=DICOM file, seg=DICOM-SEG file, group=optional)]``.
+        seg_classes: names, background first; a segment goes to the class whose name equals its
+            SegmentLabel (case, spaces and underscores ignored), other segments are background.
+        image_size, channels, split, val_fraction, split_seed, mean, std: as MaskPairDataset.
+    """
+
+    def __init__(self, items: Sequence[dict], seg_classes: Sequence[str], image_size: int = 224,
+                 channels: int = 1, split: str = "all", val_fraction: float = 0.2, split_seed: int = 0,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 on_error: str = "raise", seed: int = 0):
+        super().__init__(on_error=on_error, seed=seed)
+        if split not in ("all", "train", "val"):
+            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        if channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
+        self.items = [dict(item) for item in items]
+        if split != "all":
+            self.items = [it for it in self.items
+                          if in_validation(self._group(it), val_fraction, split_seed) == (split == "val")]
+        if not self.items:
+            raise ConfigError(f"DicomSeg2DDataset: no items (split={split!r})")
+        self.seg_classes, self.classes = list(seg_classes), []
+        self.image_size, self.channels = int(image_size), channels
+        self.mean = torch.tensor(mean or ((0.5,) * channels)).view(-1, 1, 1)
+        self.std = torch.tensor(std or ((0.25,) * channels)).view(-1, 1, 1)
+
+    def _group(self, item: dict) -> str:
+        if item.get("group"):
+            return str(item["group"])
+        if "_group" not in item:
+            header = read_header(item["image"], stop_before_pixels=True)
+            patient = header.get("PatientID")
+            item["_group"] = (pseudonymous_key(str(patient), "patient") if patient
+                              else pseudonymous_key(header.get("StudyInstanceUID"), "study"))
+        return item["_group"]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def group_of(self, index: int) -> str:
+        return self._group(self.items[index])
+
+    def load(self, index: int) -> dict[str, Any]:
+        item = self.items[index]
+        loaded = load_dicom_sample(item["image"])
+        image, dicom_meta = loaded["image"].clamp(0, 1), loaded["meta"]
+        if image.shape[0] != self.channels:
+            image = image.mean(0, keepdim=True) if self.channels == 1 else image[:1].expand(3, -1, -1)
+        labels = read_dicom_seg(item["seg"], item["image"])
+        wanted = {segment_name_key(n): i for i, n in enumerate(self.seg_classes)}
+        seg = np.zeros(labels.labels.shape, dtype=np.int64)
+        for number, name in enumerate(labels.segment_names, start=1):
+            seg[labels.labels == number] = wanted.get(segment_name_key(name), 0)
+        height, width = seg.shape
+        image, _ = fit_square(image, self.image_size)
+        return {
+            "image": ((image - self.mean) / self.std).float(),
+            "seg": fit_seg(torch.from_numpy(seg), self.image_size),
+            "meta": {"source": f"dicom:{dicom_meta.get('series_key')}", "group": self.group_of(index),
+                     "original_shape": [height, width], "modality": dicom_meta.get("modality")},
+        }

@@ -33,7 +33,7 @@ from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
 
 from .datasets import in_validation
-from .dicom_seg import read_dicom_seg, source_datasets
+from .dicom_seg import read_dicom_seg, segment_name_key, source_datasets
 from .dicom_series import read_dicom_series
 from .phi import pseudonymous_key
 
@@ -181,10 +181,10 @@ class DicomSegDataset(_VolumeSegDataset):
         segments = labels.labels if labels.labels.ndim == 3 else labels.labels[None]
         if segments.shape != array.shape:
             raise VolumeLabelError(item["seg"], f"segmentation {segments.shape} vs images {array.shape}")
-        wanted = {_name_key(name): i for i, name in enumerate(self.seg_classes)}
+        wanted = {segment_name_key(name): i for i, name in enumerate(self.seg_classes)}
         seg = np.zeros(segments.shape, dtype=np.int64)
         for number, name in enumerate(labels.segment_names, start=1):
-            class_index = wanted.get(_name_key(name), 0)
+            class_index = wanted.get(segment_name_key(name), 0)
             seg[segments == number] = class_index
         spacing = dicom_meta.get("spacing")
         meta = {"source": f"dicom:{dicom_meta.get('series_key')}", "group": self.group_of(index),
@@ -202,7 +202,3 @@ class DicomSegDataset(_VolumeSegDataset):
             item["_group"] = (pseudonymous_key(str(patient), "patient") if patient
                               else pseudonymous_key(header.get("StudyInstanceUID"), "study"))
         return item["_group"]
-
-
-def _name_key(name: str) -> str:
-    return "".join(name.lower().replace("_", " ").split())

@@ -165,3 +165,24 @@ def test_wrong_inputs_are_clear_errors(shared_data, tmp_path):
     with pytest.raises(ValueError, match="expected 0..1"):
         write_dicom_seg(np.full((3, 64, 64), 2), folder, tmp_path / "x.dcm", ["liver"])
     assert len(source_datasets(folder)) == 3
+
+
+def test_dicom_seg_2d_dataset_reads_a_seg_on_a_radiograph(shared_data, tmp_path):
+    from facetvlp.domains.medical.mask_datasets import DicomSeg2DDataset
+
+    source = _cr_with_imager_spacing_only(shared_data, tmp_path, columns=768)
+    truth = np.zeros((1024, 768), dtype=np.int64)
+    truth[200:800, 100:350] = 1
+    truth[200:800, 420:700] = 1
+    seg_path = write_dicom_seg(truth, source, tmp_path / "lungs.dcm", ["Lung"])
+    dataset = DicomSeg2DDataset([dict(image=str(source), seg=seg_path)], seg_classes=["background", "lung"],
+                                image_size=1024, mean=[0.0], std=[1.0])
+    sample = dataset[0]
+    assert sample["image"].shape == (1, 1024, 1024) and sample["seg"].shape == (1024, 1024)
+    np.testing.assert_array_equal(sample["seg"][:, :768].numpy(), truth)
+    assert (sample["seg"][:, 768:] == -1).all()  # letterbox padding is ignored
+    # pixels as pydicom decodes them, scaled to [0, 1] by the header window (MONOCHROME2 here)
+    raw = pydicom.dcmread(source).pixel_array.astype(np.float64)
+    image = sample["image"][0, :, :768].numpy()
+    assert np.corrcoef(image.ravel(), raw.ravel())[0, 1] > 0.99
+    assert "Sentinel" not in repr(sample["meta"]) and sample["meta"]["group"] != pydicom.dcmread(source).PatientID
