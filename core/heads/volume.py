@@ -79,6 +79,11 @@ class VolumeSegmentationModel(nn.Module):
                 block.requires_grad_(True)
             if isinstance(spec, int) and spec and hasattr(encoder_module, "norm"):
                 encoder_module.norm.requires_grad_(True)
+        if net == "UNETR":
+            # MONAI's transformer blocks carry a norm for cross-attention, which UNETR never
+            # runs: frozen, so DDP finds no trainable parameter without a gradient
+            for block in self.net.vit.blocks:
+                block.norm_cross_attn.requires_grad_(False)
 
     tokenize = None
 

@@ -117,7 +117,13 @@ class TimmVisionTower(Tower):
 
     # -- freezing / memory ------------------------------------------------------------------
     def blocks(self):
-        return list(getattr(self.model, "blocks", []) or getattr(self.model, "stages", []))
+        for name in ("blocks", "stages"):
+            found = getattr(self.model, name, None)
+            if found is not None and len(found):
+                return list(found)
+        # other CNNs (ResNet's layer1..4): the stages timm lists in feature_info, stem left out
+        stages = [self.model.get_submodule(info["module"]) for info in self.model.feature_info]
+        return [stage for stage in stages if any(True for _ in stage.parameters())]
 
     def final_norm(self):
         return getattr(self.model, "norm", None)
