@@ -9,8 +9,10 @@ anti-aliased by their resize; 127 splits them as their publisher did).
 Each item: ``image`` (C, S, S) float32 normalised by ``mean``/``std``, ``seg`` (S, S) int64 with
 0 background, 1 foreground and -1 on the padding that fitting a non-square image to S x S adds
 (longest side to S, aspect kept, padded bottom/right: the geometry of :func:`.datasets.fit_square`).
-``meta`` holds the file name, the patient group and the original (rows, columns), which is what
-:func:`.dicom_seg.to_source_grid` needs to bring a prediction back to the source grid.
+``meta`` holds the file's salted key (``file:<key>``, as the CXR datasets: file names may carry
+identifiers; ``facetvlp locate`` finds the file), a salted key of the patient group and the
+original (rows, columns), which is what :func:`.dicom_seg.to_source_grid` needs to bring a
+prediction back to the source grid.
 
 Groups: the patient. In both NLM sets one radiograph is one case, named
 ``<SET>_<case number>_<0 normal | 1 TB>``; the group is ``<SET>_<case number>``, so a split or a
@@ -36,6 +38,7 @@ from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
+from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
 
 from .datasets import ImageFileError, fit_square, in_validation, read_image
@@ -82,6 +85,10 @@ class MaskPairDataset(SampleDataset):
             and ``seg`` before normalisation, seeded per (seed, epoch, index); pass
             ``mask_keys=("seg",)`` to geometric ones so the mask follows the image.
     """
+
+    #: file names may carry patient identifiers: errors name files by key and a dumped config
+    #: redacts this dataset's paths (facetvlp.core.privacy)
+    phi_paths = True
 
     def __init__(self, root: str | os.PathLike, image_dir: str = "cxr",
                  mask_dirs: Sequence[str] = ("masks",),
@@ -150,7 +157,9 @@ class MaskPairDataset(SampleDataset):
         image, _ = fit_square(image, self.image_size)
         sample: dict[str, Any] = {
             "image": image.float(), "seg": seg,
-            "meta": {"source": name, "group": self.group_of(index), "original_shape": [height, width]},
+            "meta": {"source": "file:" + file_key(self.image_dir / name),
+                     "group": pseudonymous_key(self.group_of(index), "group"),
+                     "original_shape": [height, width]},
         }
         for transform in self.transforms:
             if hasattr(transform, "set_random_state"):
@@ -172,6 +181,8 @@ class DicomSeg2DDataset(SampleDataset):
             SegmentLabel (case, spaces and underscores ignored), other segments are background.
         image_size, channels, split, val_fraction, split_seed, mean, std: as MaskPairDataset.
     """
+
+    phi_paths = True  # as MaskPairDataset
 
     def __init__(self, items: Sequence[dict], seg_classes: Sequence[str], image_size: int = 224,
                  channels: int = 1, split: str = "all", val_fraction: float = 0.2, split_seed: int = 0,
@@ -225,6 +236,6 @@ class DicomSeg2DDataset(SampleDataset):
         return {
             "image": ((image - self.mean) / self.std).float(),
             "seg": fit_seg(torch.from_numpy(seg), self.image_size),
-            "meta": {"source": f"dicom:{dicom_meta.get('series_key')}", "group": self.group_of(index),
+            "meta": {"source": "file:" + file_key(item["image"]), "group": self.group_of(index),
                      "original_shape": [height, width], "modality": dicom_meta.get("modality")},
         }

@@ -15,7 +15,8 @@ name, group, spacing (D, H, W mm, of the output grid), original shape. D runs al
 along the columns.
 
 Groups: one volume per patient is assumed unless an item names its ``group``; for DICOM the
-default group is the salted study key, never a UID.
+default group is a salted key of the PatientID, never the ID. ``meta`` names files and groups by
+salted keys only (``facetvlp locate`` finds a file from its key).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
+from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
 
 from .datasets import in_validation
@@ -39,11 +41,16 @@ from .phi import pseudonymous_key
 
 
 class VolumeLabelError(ReadError):
-    """An image and its label map that cannot be paired (different grids, unreadable files)."""
+    """An image and its label map that cannot be paired (different grids, unreadable files);
+    named by file key, as every medical read error."""
+
+    phi_paths = True
 
 
 class _VolumeSegDataset(SampleDataset):
     """Shared item handling, split, intensity, resizing and transforms of the volume datasets."""
+
+    phi_paths = True  # errors name files by key; a dumped config redacts the item paths
 
     def __init__(self, items: Sequence[Mapping[str, Any]], seg_classes: Sequence[str],
                  intensity_range: Sequence[float] | None = (-1000.0, 1000.0),
@@ -150,7 +157,8 @@ class NiftiSegDataset(_VolumeSegDataset):
         for value, class_index in self.lookup.items():
             seg[values == value] = class_index
         zooms = [float(v) for v in np.asarray(image.pixdim)][::-1]
-        meta = {"source": Path(item["image"]).name, "group": self.group_of(index), "spacing": zooms,
+        meta = {"source": "file:" + file_key(item["image"]),
+                "group": pseudonymous_key(self.group_of(index), "group"), "spacing": zooms,
                 "orientation": "RAS"}
         return self._finish(index, volume, seg, meta)
 
