@@ -232,6 +232,9 @@ class LidarTileDataset(SampleDataset):
                 tiles = [t for t in tiles
                          if split_of(f"{Path(path).name}#{t[1]}_{t[2]}", val_fraction) == split]
             self.tiles += tiles
+        if not self.tiles:
+            raise ConfigError(f"LidarTileDataset: no tile with {min_points}+ points (split={split!r}); "
+                              "a smaller tile_size gives more tiles")
 
     def __len__(self) -> int:
         return len(self.tiles)

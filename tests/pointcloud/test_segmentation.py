@@ -215,3 +215,18 @@ def test_open_vocab_point_labels_match_a_brute_force_and_the_evaluator(shared_da
             ious.append(inter / union)
     assert result["openvocab/miou"] == pytest.approx(np.mean(ious), rel=1e-9)
     assert result["openvocab/n"] == len(dataset)
+
+
+def test_an_empty_lidar_split_is_a_config_error(shared_data):
+    from facetvlp.core.errors import ConfigError
+
+    # one 500 m tile holds the whole file: it lands on one side of the split, the other is empty
+    outcomes = []
+    for split in ("train", "val"):
+        try:
+            outcomes.append(len(LidarTileDataset([str(shared_data / SAMPLE_C)], tile_size=500.0,
+                                                 split=split, **ASPRS)))
+        except ConfigError as exc:
+            assert "no tile" in str(exc)
+            outcomes.append(0)
+    assert sorted(outcomes) == [0, 1]
