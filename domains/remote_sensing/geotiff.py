@@ -148,6 +148,8 @@ def open_raster(path: str | os.PathLike, require_georef: bool = False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise RasterReadError(path, "no such file")
+    if os.path.isdir(path):
+        raise RasterReadError(path, "is a directory, not a raster file")
     try:
         with warnings.catch_warnings():
             # Plain JPG/PNG scenes are expected to lack georeferencing; the check below

@@ -166,7 +166,7 @@ def read_osm(path: str | os.PathLike, keys: Iterable[str] | None = None) -> OSML
     restrictions) have no geometry of their own and are left out.
     """
     path = os.fspath(path)
-    _check_file(path)
+    check_osm_file(path)
     wanted = frozenset(keys) if keys is not None else None
     factory = osmium.geom.WKBFactory()
     # geometries are made in bulk at the end: one shapely call per kind, not one per object
@@ -252,7 +252,7 @@ def read_osm_geojson(
     dropped unless ``keep_untagged``.
     """
     path = os.fspath(path)
-    _check_file(path)
+    check_osm_file(path)
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -355,7 +355,9 @@ def _crs_input(crs: Any) -> Any:
     return crs.to_wkt() if hasattr(crs, "to_wkt") and not isinstance(crs, pyproj.CRS) else crs
 
 
-def _check_file(path: str) -> None:
+def check_osm_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise OSMReadError(path, "is a directory, not an OSM file")
     if not os.path.isfile(path):
         raise OSMReadError(path, "no such file")
     if os.path.getsize(path) == 0:

@@ -34,7 +34,7 @@ from facetvlp.core.registry import DATASETS
 
 from .captions import OSMCaptioner
 from .geotiff import RasterSource, crs_to_str, window_sample
-from .osm import OSMLayer, read_osm_layer
+from .osm import OSMLayer, check_osm_file, read_osm_layer
 from .samplers import GridTileSampler
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,7 @@ class OSMCaptionPairs(SampleDataset):
 
     def _manifest_path(self, cache_dir: str | None) -> Path:
         for path in self.osm_paths:
-            if not os.path.isfile(path):
-                raise ReadError(path, "OSM file not found")
+            check_osm_file(path)
         self.key = self.cache_key()
         name = f"{Path(self.osm_paths[0]).name}.pairs-{self.key}.json"
         if cache_dir is not None:
