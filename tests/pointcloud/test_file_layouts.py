@@ -5,7 +5,6 @@ PCD, which open3d turns into zeros or garbage, raise typed errors instead."""
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import numpy as np
 import open3d as o3d
