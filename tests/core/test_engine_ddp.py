@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 # A constant learning rate after warmup, so a run extended by --resume follows the same
 # schedule as one that was given all its steps from the start.
-CONSTANT_LR = "schedule = dict(min_lr_ratio=1.0)\n"
+CONSTANT_LR = ("--set", "schedule.min_lr_ratio=1.0")
+FSDP_EVAL = ("--set", "engine.strategy=fsdp", "--set", "engine.eval_at_end=True", *CONSTANT_LR)
 EVAL = """
 eval = [dict(type="Retrieval", dataset=dict(type="SyntheticImageText", size=16, image_size=32, seed=99),
              ks=(1,), batch_size=16)]
@@ -30,14 +31,13 @@ WORKER = Path(__file__).with_name("grad_sync_worker.py")
 
 def test_two_process_ddp_and_fsdp_match_single_process(tmp_path):
     single_dir, ddp_dir, fsdp_dir = tmp_path / "single", tmp_path / "ddp", tmp_path / "fsdp"
-    run(cli("train", str(write_config(tmp_path, single_dir, batch=8, steps=6, extra=CONSTANT_LR))))
-    run(torchrun(2, "train", str(write_config(tmp_path, ddp_dir, batch=4, steps=6, extra=CONSTANT_LR))))
-    fsdp = write_config(tmp_path, fsdp_dir, batch=4, steps=4, ckpt_every=2, extra=CONSTANT_LR + EVAL)
-    run(torchrun(2, "train", str(fsdp), "--set", "engine.strategy=fsdp", "--set", "engine.eval_at_end=True"))
+    run(cli("train", str(write_config(tmp_path, single_dir, batch=8, steps=6)), *CONSTANT_LR))
+    run(torchrun(2, "train", str(write_config(tmp_path, ddp_dir, batch=4, steps=6)), *CONSTANT_LR))
+    fsdp = write_config(tmp_path, fsdp_dir, batch=4, steps=4, ckpt_every=2, extra=EVAL)
+    run(torchrun(2, "train", str(fsdp), *FSDP_EVAL))
     first_leg = json.loads((fsdp_dir / "metrics.json").read_text())
     assert first_leg["train/steps"] == 4 and "retrieval/i2t_R@1" in first_leg
-    run(torchrun(2, "train", str(fsdp), "--resume", "--set", "engine.strategy=fsdp",
-                 "--set", "engine.eval_at_end=True", "--set", "schedule.max_steps=6"))
+    run(torchrun(2, "train", str(fsdp), "--resume", *FSDP_EVAL, "--set", "schedule.max_steps=6"))
     metrics = json.loads((fsdp_dir / "metrics.json").read_text())
     assert metrics["train/steps"] == 6 and "retrieval/i2t_R@1" in metrics
 
