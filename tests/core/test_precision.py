@@ -69,3 +69,25 @@ def test_the_run_logs_and_dumps_what_auto_became(tmp_path, monkeypatch, flags, e
     assert dumped.precision == "auto" and dumped.precision_resolved == expected
     assert dumped.precision_reason.startswith("auto: CPU has")
     assert f"precision {expected} (auto: CPU has" in (work_dir / "run.log").read_text()
+
+
+@pytest.mark.parametrize("chosen, param_dtype", [("bf16", torch.bfloat16), ("fp32", None)])
+def test_fsdp_takes_a_mixed_precision_policy_under_bf16(tmp_path, monkeypatch, chosen, param_dtype):
+    import torch.distributed.device_mesh
+    import torch.distributed.fsdp
+
+    from facetvlp.core.engine.launch import Placement
+    from facetvlp.core.engine.trainer import TrainModule, wrap_parallel
+    from facetvlp.core.registry import LOSSES, MODELS, build
+
+    policies = []  # what every fully_shard call received (two processes are not needed for that)
+    monkeypatch.setattr(torch.distributed.device_mesh, "init_device_mesh", lambda *a, **k: "mesh")
+    monkeypatch.setattr(torch.distributed.fsdp, "fully_shard",
+                        lambda module, mesh, mp_policy: policies.append(mp_policy))
+    config = load_config(write_config(tmp_path, tmp_path / "run", batch=8, steps=1))
+    module = TrainModule(build(MODELS, config.model), build(LOSSES, config.loss))
+    wrap_parallel(module, Placement(0, 2, 0, CPU), EngineOptions(strategy="fsdp"), chosen)
+    assert len(policies) > 12  # every ViT and MiniLM block, and the whole module
+    for policy in policies:
+        assert policy.param_dtype == param_dtype
+        assert policy.reduce_dtype == (torch.float32 if chosen == "bf16" else None)
