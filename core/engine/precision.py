@@ -57,7 +57,14 @@ def resolve_precision(requested: str, device: torch.device) -> tuple[str, str]:
         return "fp32", "set in the config"
     native, why = native_bf16(device)
     if requested == "bf16":
-        if device.type == "cpu" and not native:
-            log.warning("precision='bf16': %s. %s", why, EMULATED_BF16_COST)
         return "bf16", f"set in the config ({why})"
     return ("bf16" if native else "fp32"), f"auto: {why}"
+
+
+def report_precision(requested: str, device: torch.device, chosen: str, reason: str) -> None:
+    """Log the choice; warn when a config asks for bf16 on a CPU that only emulates it."""
+    log.info("precision %s (%s)", chosen, reason)
+    if requested == "bf16" and device.type == "cpu":
+        native, why = native_bf16(device)
+        if not native:
+            log.warning("precision='bf16': %s. %s", why, EMULATED_BF16_COST)

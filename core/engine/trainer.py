@@ -23,13 +23,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..collate import Collator, move_to
-from ..config import require
-from ..errors import CheckpointError, ConfigError
+from ..config import checks_config, redacted, require
+from ..errors import CheckpointError
+from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
 from .launch import Placement, any_rank_each, init_distributed
 from .options import EngineOptions
-from .precision import resolve_precision
+from .precision import report_precision, resolve_precision
 from .run_log import RunLog, setup_logging
 from .sampler import ResumableSampler
 from .schedule import lr_at
@@ -70,10 +71,7 @@ def build_optimizer(module: nn.Module, optim_cfg: dict) -> torch.optim.Optimizer
     groups = [{"params": decay, "weight_decay": cfg.pop("weight_decay")},
               {"params": no_decay, "weight_decay": 0.0}]
     cfg["betas"] = tuple(cfg["betas"])
-    try:
-        return torch.optim.AdamW(groups, **cfg)
-    except TypeError as exc:
-        raise ConfigError(f"optim: {exc} (AdamW takes lr, weight_decay, betas, eps)") from exc
+    return torch.optim.AdamW(groups, **cfg)  # config_schema admits AdamW's options only
 
 
 def build_training(cfg: Any, placement: Placement, options: EngineOptions):
@@ -89,8 +87,8 @@ def build_training(cfg: Any, placement: Placement, options: EngineOptions):
                 tower.set_grad_checkpointing(True)
     data_cfg = require(cfg, "train_data")
     dataset = build(DATASETS, require(cfg, "train_data.dataset"), where=f"{where}: train_data.dataset")
-    if hasattr(dataset, "seed"):
-        dataset.seed = options.seed
+    if hasattr(dataset, "seed") and "seed" not in data_cfg["dataset"]:
+        dataset.seed = options.seed  # the run's seed, unless the config gave the dataset its own
     collator = Collator(model.tokenize, seed=options.seed, facet=data_cfg.get("facet", "random"),
                         queries=getattr(dataset, "queries", None))
     return module, dataset, collator
@@ -206,8 +204,8 @@ def save_training_state(folder: Path, module, optimizer, step: int, epoch: int, 
         "world": placement.world,
         "optimizer": optim_meta,
         "rng": [m for _, m in gathered],
-        "config": json.loads(json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg),
-                                        default=str)),
+        "config": json.loads(json.dumps(  # medical data paths may name patients
+            redact_data_paths(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)), default=str)),
         "versions": {"torch": torch.__version__},
     }
     ckpt.save_checkpoint(folder / f"step_{step:08d}.safetensors", tensors, meta)
@@ -250,6 +248,7 @@ class StopFlag:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+@checks_config
 def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Train from `cfg` in its work dir: `resume` continues the run there, `overwrite` deletes it;
     with neither, a work dir that holds a run is refused (see work_dir.py)."""
@@ -261,14 +260,12 @@ def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, 
     if placement.world > 1:
         dist.barrier()
     setup_logging(work_dir, placement.is_main)
-    if removed:
-        log.info("--overwrite: removed the previous run in %s (%s)", work_dir, removed)
+    # resolved now for config.py; logged once the model is built, so a config error stays one line
     precision, precision_reason = resolve_precision(options.precision, placement.device)
-    log.info("precision %s (%s)", precision, precision_reason)
     cfg["engine"] = {**dict(cfg.get("engine") or {}), "precision_resolved": precision,
                      "precision_reason": precision_reason}
     if placement.is_main:
-        cfg.dump(str(work_dir / "config.py"))
+        redacted(cfg).dump(str(work_dir / "config.py"))  # medical data paths may name patients
     if options.threads:
         torch.set_num_threads(options.threads)
     if options.deterministic:
@@ -282,6 +279,9 @@ def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, 
     sampler = ResumableSampler(len(dataset), int(data_cfg.get("batch_size", 32)), placement.world,
                                placement.rank, options.grad_accum, options.seed,
                                shuffle=data_cfg.get("shuffle", True))
+    if removed:
+        log.info("--overwrite: removed the previous run in %s (%s)", work_dir, removed)
+    report_precision(options.precision, placement.device, precision, precision_reason)
     if cfg.get("load_from"):
         # Weights only (an imported open_clip model, another run's checkpoint); a resumed run's own
         # checkpoint, restored below, takes precedence.

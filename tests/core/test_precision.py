@@ -46,12 +46,14 @@ def test_auto_on_cuda_follows_bf16_support(monkeypatch):
 def test_explicit_bf16_on_an_emulating_cpu_warns_with_the_measured_cost(monkeypatch, caplog):
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: [])
     with caplog.at_level(logging.WARNING):
-        assert precision.resolve_precision("bf16", CPU)[0] == "bf16"
+        chosen, reason = precision.resolve_precision("bf16", CPU)
+        precision.report_precision("bf16", CPU, chosen, reason)
+    assert chosen == "bf16"
     assert "17x slower" in caplog.text and "10.8" in caplog.text and "0.64" in caplog.text
     caplog.clear()
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ["amx_bf16"])
     with caplog.at_level(logging.WARNING):
-        precision.resolve_precision("bf16", CPU)
+        precision.report_precision("bf16", CPU, *precision.resolve_precision("bf16", CPU))
     assert "17x" not in caplog.text
 
 
