@@ -34,7 +34,7 @@ def cmd_train(args) -> int:
 
     cfg = load_config(args.config, args.set + ([f"work_dir={args.work_dir}"] if args.work_dir else []))
     try:
-        summary = train(cfg, resume=args.resume)
+        summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
     finally:
         shutdown_distributed()  # leave the process group cleanly under torchrun
     if os.environ.get("RANK", "0") != "0":
@@ -156,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set schedule.max_steps=100")
     train.add_argument("--work-dir")
-    train.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    start.add_argument("--overwrite", action="store_true",
+                       help="delete the run the work dir holds (checkpoints, logs, metrics, plots) and start over")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="run a config's evaluators on a checkpoint")
