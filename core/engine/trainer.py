@@ -6,7 +6,6 @@ several:        `torchrun --nproc-per-node N -m facetvlp.cli train CONFIG`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from ..config import require
 from ..errors import CheckpointError, ConfigError
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
+from .accumulate import accumulate_gradients
 from .launch import Placement, any_rank, init_distributed
 from .options import EngineOptions
 from .run_log import RunLog, setup_logging
@@ -44,9 +44,18 @@ class TrainModule(nn.Module):
         self.model = model
         self.loss = loss
 
-    def forward(self, batch: dict, mask_ratio: float = 0.0) -> dict[str, torch.Tensor]:
-        outputs = self.model(batch, mask_ratio=mask_ratio,
-                             with_tokens=getattr(self.loss, "needs_tokens", False))
+    def forward(self, batch: dict, mask_ratio: float = 0.0, features_only: bool = False) -> dict:
+        # features_only: the model outputs alone, for grad accumulation (accumulate.py), which
+        # computes the loss once on the outputs of every micro-batch. It goes through forward so
+        # that DDP/FSDP see each tower pass.
+        outputs = self.features(batch, mask_ratio)
+        return outputs if features_only else self.loss_of(outputs, batch)
+
+    def features(self, batch: dict, mask_ratio: float = 0.0) -> dict:
+        return self.model(batch, mask_ratio=mask_ratio,
+                          with_tokens=getattr(self.loss, "needs_tokens", False))
+
+    def loss_of(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         return self.loss(outputs, batch)
 
 
@@ -263,15 +272,14 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
                            float(schedule.get("min_lr_ratio", 0.0)))
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                samples = 0
-                for micro in range(options.grad_accum):
-                    batch = move_to(next(batches), placement.device)
-                    samples += batch["size"]
-                    skipped_total += batch["skipped"]
-                    sync = (micro == options.grad_accum - 1 or not hasattr(runner, "no_sync"))
-                    with (contextlib.nullcontext() if sync else runner.no_sync()), autocast:
-                        losses = forward(batch, options.mask_ratio)
-                    (losses["loss"] / options.grad_accum).backward()
+                micro_batches = [move_to(next(batches), placement.device)
+                                 for _ in range(options.grad_accum)]
+                samples = sum(batch["size"] for batch in micro_batches)
+                skipped_total += sum(batch["skipped"] for batch in micro_batches)
+                # One loss over all micro-batches (GradCache): grad_accum enlarges the contrastive batch.
+                losses = accumulate_gradients(forward, module.loss_of, micro_batches,
+                                              options.mask_ratio, autocast,
+                                              skip_sync=getattr(runner, "no_sync", None))
                 if options.clip_grad:
                     torch.nn.utils.clip_grad_norm_(module.parameters(), options.clip_grad)
                 optimizer.step()
