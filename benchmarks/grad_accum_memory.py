@@ -10,7 +10,8 @@ Each mode runs in its own process, one warm-up step and one measured step:
 - ``old_loop``: k plain steps of b, losses averaged (the engine before: k small InfoNCE problems).
 
 Measured: the peak of the process's resident memory during the step above its level before it
-(sampled every millisecond from /proc/self/statm), and the peak bytes of tensors autograd holds
+(sampled every millisecond from /proc/self/statm, after glibc's ``malloc_trim`` has returned the
+warm-up's freed memory, so the level before is the live model and gradients), and the peak bytes of tensors autograd holds
 for backward (saved-tensor hooks; parameters excluded), which is exact and free of allocator
 noise.
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import gc
 import json
 import os
 import subprocess
@@ -126,6 +129,8 @@ def run_mode(mode: str, k: int, b: int) -> dict:
                                  0.0, no_autocast)
 
     step()  # warm-up: gradients exist from here on, so they are not counted below
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so RSS = live memory
     before = resident_bytes()
     saved = SavedForBackward(module)
     started = time.perf_counter()

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..distributed import WorldInfo, world_info
+from ..distributed import world_info
 from ..errors import ConfigError
 
 #: Output paths whose value is one for the whole batch although they are not scalars.

@@ -276,7 +276,8 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
                                  for _ in range(options.grad_accum)]
                 samples = sum(batch["size"] for batch in micro_batches)
                 skipped_total += sum(batch["skipped"] for batch in micro_batches)
-                # One loss over all micro-batches (GradCache): grad_accum enlarges the contrastive batch.
+                # One loss over all micro-batches (GradCache): accumulation enlarges the
+                # contrastive batch instead of averaging k small ones.
                 losses = accumulate_gradients(forward, module.loss_of, micro_batches,
                                               options.mask_ratio, autocast,
                                               skip_sync=getattr(runner, "no_sync", None))
