@@ -15,7 +15,7 @@ warm-up's freed memory, so the level before is the live model and gradients), an
 for backward (saved-tensor hooks; parameters excluded), which is exact and free of allocator
 noise.
 
-    python benchmarks/grad_accum_memory.py                 # k=4, b=8
+    python benchmarks/grad_accum_memory.py                 # k=4, b=4
     python benchmarks/grad_accum_memory.py --k 8 --b 4
 """
 
@@ -146,7 +146,7 @@ def run_mode(mode: str, k: int, b: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=4, help="micro-batches accumulated")
-    parser.add_argument("--b", type=int, default=8, help="micro-batch size")
+    parser.add_argument("--b", type=int, default=4, help="micro-batch size")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
