@@ -1,4 +1,4 @@
-"""The `facetvlp` command: train, eval, demo, inspect, info.
+"""The `facetvlp` command: train, eval, demo, inspect, locate, info.
 
 The front door stands above the core and every domain, so it imports them all; exit code 0 on
 success, 2 with a one-line reason for a user error (bad config, unreadable file), 1 for a bug.
@@ -68,6 +68,22 @@ def cmd_inspect(args) -> int:
     summary = inspect_file(args.file)
     print(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+def cmd_locate(args) -> int:
+    from facetvlp.core.privacy import locate, normalise_key
+
+    if not os.path.isdir(args.folder):
+        print(f"facetvlp locate: error: not a folder: {args.folder}", file=sys.stderr)
+        return 2
+    found = set()
+    for key, path in locate(args.keys, args.folder):  # printed on request, to the data owner only
+        print(f"{key}  {path}")
+        found.add(key)
+    for key in sorted({normalise_key(k) for k in args.keys} - found):
+        print(f"facetvlp locate: {key}: no file or folder below {args.folder} has this key (run as the "
+              "same user, or with the same FACETVLP_PHI_SALT, as the run that printed it)", file=sys.stderr)
+    return 0 if found else 2
 
 
 def cmd_import_openclip(args) -> int:
@@ -156,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file")
     inspect.set_defaults(func=cmd_inspect)
 
+    locate = sub.add_parser("locate", help="find the file behind a key that an error or log printed "
+                            "(medical paths are never printed; they may name patients)")
+    locate.add_argument("keys", nargs="+", metavar="KEY", help="file key(s), e.g. 3fa2c1d09b8e7a61")
+    locate.add_argument("folder", help="the data folder to search (every path below it is hashed)")
+    locate.set_defaults(func=cmd_locate, load_domains=False)  # hashing names needs no torch
+
     imp = sub.add_parser("import-openclip", help="convert a local open_clip checkpoint into facetvlp towers")
     imp.add_argument("checkpoint", help="open_clip weights (.safetensors or .bin/.pt, loaded without pickle code)")
     imp.add_argument("out_dir")
@@ -174,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     from facetvlp.core.errors import FacetvlpError
 
     try:
-        load_everything()
+        if getattr(args, "load_domains", True):
+            load_everything()
         return args.func(args)
     except FacetvlpError as exc:
         print(f"facetvlp {args.command}: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .errors import ConfigError
 from .sample import facets_of
 
 STACKED = ("image", "points", "labels", "mask", "query_targets")
@@ -25,7 +26,7 @@ class Collator:
         queries: Sequence[str] | None = None,
     ):
         if facet not in ("random", "first"):
-            raise ValueError("facet must be 'random' or 'first'")
+            raise ConfigError(f"must be 'random' or 'first', got {facet!r}", key="train_data.facet")
         self.tokenize = tokenize
         self.seed = seed
         self.facet = facet

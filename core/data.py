@@ -2,10 +2,11 @@
 
 A domain dataset implements ``__len__`` and ``load(index) -> sample dict``. On a :class:`ReadError`
 the base class either re-raises (``on_error="raise"``) or, with ``on_error="skip"``, logs the file
-and reason and serves the next readable item in its place, recording how many it passed over in
-``meta["skipped"]``. Replacing rather than dropping keeps every batch full, which DDP needs (all
-ranks gather equal-sized features); the collate sums the counts and the engine reports them in its
-logs and metrics.json. One bad file never kills a run in skip mode.
+(by key for ``phi_paths`` datasets) and reason and serves the next readable item in its place,
+recording how many it passed over in ``meta["skipped"]``. Replacing rather than dropping keeps
+every batch full, which DDP needs (all ranks gather equal-sized features); the collate sums the
+counts and the engine reports them in its logs and metrics.json. One bad file never kills a run in
+skip mode.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from .errors import ConfigError, ReadError
+from .privacy import file_key
 from .sample import check_sample
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,10 @@ class SampleDataset(Dataset):
     classes: list[str] = []
     #: give up after this many unreadable items in a row: the data is broken, not one file
     max_consecutive_errors = 32
+    #: True when file or folder names of this data may carry patient identifiers (medical data):
+    #: read errors raised while loading name their file by key, never by path, and the config a
+    #: run dumps redacts this dataset's path arguments (see facetvlp.core.privacy)
+    phi_paths = False
 
     def __init__(self, on_error: str = "raise", seed: int = 0):
         if on_error not in ON_ERROR_CHOICES:
@@ -55,21 +61,35 @@ class SampleDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if self.on_error == "raise":
-            return self._checked(self.load(index), index)
+            return self._checked(self._load_marked(index), index)
         first_error = None
         for offset in range(min(len(self), self.max_consecutive_errors)):
             current = (index + offset) % len(self)
             try:
-                sample = self._checked(self.load(current), current)
+                sample = self._checked(self._load_marked(current), current)
             except ReadError as exc:
                 self.skipped += 1
                 first_error = first_error or exc
-                log.warning("skipping unreadable item %d: %s", current, exc)
+                hint = (f" (find it with: facetvlp locate {file_key(exc.path)} DATA_FOLDER)"
+                        if exc.phi_paths else "")
+                log.warning("skipping unreadable item %d: %s: %s%s", current, type(exc).__name__, exc, hint)
                 continue
             sample["meta"]["skipped"] = offset
             return sample
         raise ReadError(first_error.path, f"{self.max_consecutive_errors} unreadable items in a row "
-                        f"from index {index}; first: {first_error.reason}")
+                        f"from index {index}; first: {first_error.reason}",
+                        phi_paths=first_error.phi_paths) from None
+
+    def _load_marked(self, index: int) -> dict[str, Any]:
+        """``load(index)``; a ReadError from a ``phi_paths`` dataset leaves marked as such and
+        without its chained causes (third-party messages there may quote the path)."""
+        try:
+            return self.load(index)
+        except ReadError as exc:
+            if not self.phi_paths:
+                raise
+            exc.phi_paths = True
+            raise exc from None
 
     def _checked(self, sample: dict[str, Any], index: int) -> dict[str, Any]:
         sample.setdefault("meta", {})

@@ -17,19 +17,24 @@ class SyntheticImageText(SampleDataset):
 
     Learnable (so a loss curve means something) and file-free (so the engine can be measured
     and tested without any reader in the way). Not a substitute for real data in evaluation.
+
+    ``seed`` chooses the images, so it names the data set: train and eval data differ by their
+    seeds. The engine may set the run's seed on ``self.seed`` (the augmentation seed of every
+    dataset); the images stay those of the seed given here.
     """
 
     def __init__(self, size: int = 256, image_size: int = 224, channels: int = 3, seed: int = 0,
                  on_error: str = "raise"):
         super().__init__(on_error=on_error, seed=seed)
         self.size, self.image_size, self.channels = size, image_size, channels
+        self.data_seed = seed
         self.classes = list(COLOURS)
 
     def __len__(self) -> int:
         return self.size
 
     def load(self, index: int) -> dict:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        generator = torch.Generator().manual_seed(self.data_seed * 1_000_003 + index)
         label = index % len(self.classes)
         colour = torch.tensor(COLOURS[self.classes[label]][: self.channels])
         noise = torch.rand(self.channels, self.image_size, self.image_size, generator=generator)

@@ -1,7 +1,11 @@
 """`facetvlp inspect FILE`: domains register one summariser per file kind.
 
-A summariser takes a path and returns a JSON-able dict (never patient identifiers), or raises a
-ReadError. The core keeps only the table; domains fill it when they are imported.
+A summariser takes a path and returns a JSON-able dict (never patient identifiers), or
+raises a ReadError. The core keeps only the table; domains fill it when they are imported.
+A summariser's errors name the file as its domain's errors do (by key for medical files); the
+core's own errors ("no such file", "no inspector") cannot tell whose file it is, so they name it by
+key (``file KEY``), never by path: the user has the path on their command line, and a loop over a
+PACS export must not copy patient names into its log.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def register_inspector(suffixes: tuple[str, ...] = (), sniff: Callable[[str], bo
 def inspect_file(path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise UnsupportedFileError(path, "no such file or directory")
+        raise UnsupportedFileError(path, "no such file or directory", phi_paths=True)
     name = Path(path).name.lower()
     # longest suffix first so ".osm.pbf" wins over ".pbf"
     for suffix in sorted(_BY_SUFFIX, key=len, reverse=True):
@@ -45,7 +49,8 @@ def inspect_file(path: str | os.PathLike) -> dict[str, Any]:
         if sniff(path):
             return fn(path)
     known = ", ".join(sorted(_BY_SUFFIX)) or "(none registered)"
-    raise UnsupportedFileError(path, f"no inspector for this kind of file; known suffixes: {known}")
+    raise UnsupportedFileError(path, f"no inspector for this kind of file; known suffixes: {known}",
+                               phi_paths=True)
 
 
 def registered_suffixes() -> list[str]:

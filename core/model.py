@@ -53,9 +53,9 @@ class ContrastiveModel(nn.Module):
         self.towers = nn.ModuleDict()
         self.projections = nn.ModuleDict()
         for modality, cfg in towers.items():
-            tower = build(TOWERS, cfg, where=f"model.towers.{modality}")
+            tower = build(TOWERS, cfg, where=f"towers.{modality}")
             if not isinstance(tower, Tower):
-                raise ConfigError(f"model.towers.{modality}: {type(tower).__name__} is not a Tower")
+                raise ConfigError(f"{type(tower).__name__} is not a Tower", key=f"towers.{modality}")
             kind = proj[modality] if isinstance(proj, Mapping) else proj
             self.towers[modality] = tower
             self.projections[modality] = make_projection(kind, tower.width, embed_dim, proj_bias)
@@ -68,8 +68,11 @@ class ContrastiveModel(nn.Module):
         self.max_logit_scale = max_logit_scale
         for modality, spec in (trainable or {}).items():
             if modality not in self.towers:
-                raise ConfigError(f"model.trainable: no tower '{modality}' ({list(self.towers)})")
-            self.towers[modality].set_trainable(spec)
+                raise ConfigError(f"no tower '{modality}' ({list(self.towers)})", key="trainable")
+            try:
+                self.towers[modality].set_trainable(spec)
+            except ConfigError as exc:
+                raise exc.within(f"trainable.{modality}")
 
     @property
     def modalities(self) -> list[str]:

@@ -106,8 +106,12 @@ def timm_image_tower(state, vision_cfg, path) -> tuple[dict, str, dict, torch.Te
     if set(head) != {"proj.weight"}:
         refuse(path, f"image projection {sorted(head) or '(none)'}: only a bias-free linear "
                      "visual.head.proj is supported")
-    cfg = dict(type="TimmVisionTower", name=name, image_size=vision_cfg.get("image_size", 224))
-    trunk = {k: v for k, v in take(state, "visual.trunk.").items() if not k.startswith("head.")}
+    # No image_size: open_clip builds the trunk at the timm model's own size (a CNN takes no
+    # img_size at all), and so must the import.
+    cfg = dict(type="TimmVisionTower", name=name)
+    # the trunk's classifier was reset to nothing; a norm in its head (ConvNeXt) is a feature layer
+    trunk = {k: v for k, v in take(state, "visual.trunk.").items()
+             if not k.startswith("head.") or k.startswith("head.norm.")}
     if pool:  # "" keeps the network's own pooling, as open_clip does
         cfg["pool"] = pool
         if pool != "token" and "norm.weight" in trunk and "fc_norm.weight" not in trunk:
@@ -173,7 +177,10 @@ def hf_text_tower(state, text_cfg, text_path, path) -> tuple[dict, str, dict, di
             frozenset({"0.weight", "2.weight"}): "mlp"}.get(frozenset(proj))
     if kind is None:
         refuse(path, f"text projection keys {sorted(proj)} are not linear/mlp without bias")
-    cfg = dict(type="HFTextTower", path=os.fspath(text_path), pool=pool,
+    # An absolute path, so the written model config works from any working directory; a name
+    # that is not a directory (the packaged MiniLM alias) stays as it is.
+    path_in_cfg = str(Path(text_path).resolve()) if Path(text_path).is_dir() else os.fspath(text_path)
+    cfg = dict(type="HFTextTower", path=path_in_cfg, pool=pool,
                max_length=int(text_cfg.get("context_length", 77)))
     return cfg, kind, encoder, proj
 
@@ -186,12 +193,15 @@ def byte_symbols() -> list[str]:
     return [chr(b) for b in printable] + [chr(256 + n) for n in range(len(others))]
 
 
-def clip_bpe_tokenizer(bpe_path: str | os.PathLike | None):
+def clip_bpe_tokenizer(bpe_path: str | os.PathLike | None, folder: Path):
     """A transformers CLIPTokenizer equivalent to OpenAI/open_clip's SimpleTokenizer.
 
     Built from the BPE merges file (``bpe_simple_vocab_16e6.txt.gz``, shipped inside open_clip):
     the vocabulary is the 256 byte symbols, the same with the end-of-word mark, one entry per
-    merge, then the start/end-of-text tokens (ids 49406/49407)."""
+    merge, then the start/end-of-text tokens (ids 49406/49407). Written to ``folder`` as
+    ``vocab.json`` + ``merges.txt`` (the files of OpenAI's CLIP tokenizer on the hub) and loaded
+    from there: every transformers version reads that pair, while the keyword arguments that
+    take them from memory changed in transformers 5."""
     from transformers import CLIPTokenizer
 
     if bpe_path is None:
@@ -201,11 +211,14 @@ def clip_bpe_tokenizer(bpe_path: str | os.PathLike | None):
                               "(bpe_simple_vocab_16e6.txt.gz) or install open_clip_torch")
         bpe_path = package / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.open(bpe_path, "rt", encoding="utf-8").read().split("\n")
-    merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]  # line 0: a version header
+    merges = lines[1 : 49152 - 256 - 2 + 1]  # line 0: a version header
     symbols = byte_symbols()
-    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
+    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(vocab={tok: i for i, tok in enumerate(vocab)}, merges=merges)
+    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}), encoding="utf-8")
+    # transformers' slow CLIPTokenizer skips the first line as open_clip does: keep a header
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 def native_text_weights(state, width: int) -> dict[str, torch.Tensor]:
@@ -262,7 +275,7 @@ def native_text_tower(state, text_cfg, quick_gelu, bpe_path, out_dir: Path, path
     config.save_pretrained(text_dir)
     weights = {k: v.contiguous() for k, v in native_text_weights(state, width).items()}
     save_file(weights, str(text_dir / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer = clip_bpe_tokenizer(bpe_path)
+    tokenizer = clip_bpe_tokenizer(bpe_path, text_dir)
     tokenizer.model_max_length = config.max_position_embeddings
     tokenizer.save_pretrained(text_dir)
     cfg = dict(type="HFTextTower", path=os.fspath(text_dir), pool="pooler",

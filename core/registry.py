@@ -7,6 +7,7 @@ the core only ever looks names up, it never imports a domain to find them.
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import Any, Mapping
 
 from mmengine.registry import Registry
@@ -30,35 +31,77 @@ ALL_REGISTRIES = {
 def build(registry: Registry, cfg: Mapping[str, Any], *, where: str = "", **defaults: Any) -> Any:
     """Build ``cfg["type"](**rest, **defaults)`` from ``registry`` with errors a user can act on.
 
-    ``where`` says where the dict came from (``"configs/x.py: model.towers.image"``) and is
-    repeated in every error message.
+    ``where`` says which part of the config this is (``"configs/x.py: model"``, or relative to the
+    part being built, ``"towers.image"``); it locates every ConfigError raised here or inside the
+    constructor. Only names registered in ``registry`` are built: not dotted import paths, not
+    class objects. A keyword the constructor does not take is a ConfigError; a TypeError raised
+    inside the constructor is a bug and propagates as it is.
     """
     where = where or registry.name
     if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{where}: expected a dict with a 'type' key, got {type(cfg).__name__}")
+        raise ConfigError(f"expected a dict with a 'type' key, got {type(cfg).__name__}", key=where)
     kwargs = dict(cfg)
     if "type" not in kwargs:
-        raise ConfigError(f"{where}: missing key 'type' (one of: {', '.join(choices(registry))})")
+        raise ConfigError(f"missing key 'type' (one of: {', '.join(choices(registry))})", key=where)
     type_name = kwargs.pop("type")
-    if not isinstance(type_name, str):
-        # A class or function object given directly: build it without the registry.
-        target = type_name
-    else:
-        target = registry.get(type_name)
-        if target is None:
-            hint = difflib.get_close_matches(type_name, choices(registry), n=1)
-            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ConfigError(
-                f"{where}: unknown {registry.name} type '{type_name}'{did_you_mean} "
-                f"Registered: {', '.join(choices(registry)) or '(none - is its domain imported?)'}"
-            )
+    target = lookup(registry, type_name, where)
     for key, value in defaults.items():
         kwargs.setdefault(key, value)
+    return construct(target, kwargs, where=where)
+
+
+def construct(target: Any, kwargs: Mapping[str, Any], *, where: str) -> Any:
+    """``target(**kwargs)`` for a part of a config that is not looked up by ``type`` (a dataset's
+    ``augment=dict(...)``): a keyword ``target`` does not take is a ConfigError naming it, and a
+    ConfigError raised inside is located under ``where``."""
+    kwargs = dict(kwargs)
+    check_arguments(target, getattr(target, "__name__", str(target)), kwargs, where)
     try:
         return target(**kwargs)
+    except ConfigError as exc:
+        raise exc.within(where)
+
+
+def lookup(registry: Registry, type_name: Any, where: str) -> Any:
+    """The registered class or function called ``type_name``.
+
+    mmengine's ``Registry.get`` would also import any dotted path (``"torch.nn.MSELoss"``); the
+    registry's own table holds exactly what was registered, so it is looked up directly.
+    """
+    if not isinstance(type_name, str):
+        raise ConfigError(f"'type' must be the name of a registered {registry.name} (a string), got "
+                          f"{getattr(type_name, '__name__', type(type_name).__name__)!r}", key=where)
+    target = registry.module_dict.get(type_name)
+    if target is None:
+        hint = difflib.get_close_matches(type_name, choices(registry), n=1)
+        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        raise ConfigError(
+            f"unknown {registry.name} type '{type_name}'{did_you_mean} "
+            f"Registered: {', '.join(choices(registry)) or '(none - is its domain imported?)'}",
+            key=where,
+        )
+    return target
+
+
+def check_arguments(target: Any, type_name: str, kwargs: dict[str, Any], where: str) -> None:
+    """Refuse keywords ``target`` does not take, and missing required ones, before calling it."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check against
+        return
+    try:
+        signature.bind(**kwargs)
     except TypeError as exc:
-        # Wrong or missing keyword arguments: say which config key was wrong.
-        raise ConfigError(f"{where}: cannot build '{type_name}': {exc}") from exc
+        params = [name for name, p in signature.parameters.items()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = [k for k in kwargs if k not in params]
+        accepts_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+        if unknown and not accepts_any:
+            hint = difflib.get_close_matches(unknown[0], params, n=1)
+            did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ConfigError(f"unknown option of {type_name}{did_you_mean} "
+                              f"(options: {', '.join(params)})", key=f"{where}.{unknown[0]}") from None
+        raise ConfigError(f"cannot build '{type_name}': {exc}", key=where) from None
 
 
 def choices(registry: Registry) -> list[str]:

@@ -5,7 +5,7 @@
 #   facetvlp eval configs/3d/pointclip_multiview_zeroshot.py --checkpoint work_dirs/<run>/checkpoints
 _base_ = ["../_base_/default_runtime.py"]
 
-root = "../shared/data/pointcloud/modelnet10_train"
+_root = "../shared/data/pointcloud/modelnet10_train"
 model = dict(
     type="ContrastiveModel",
     towers=dict(
@@ -18,7 +18,7 @@ model = dict(
 eval = [
     dict(type="MultiViewZeroShot", name="multiview_modelnet10",
          knowledge=dict(type="ShapeKnowledge"),
-         dataset=dict(type="ShapeFolderDataset", root=root, split="val", num_points=2048)),
+         dataset=dict(type="ShapeFolderDataset", root=_root, split="val", num_points=2048)),
 ]
 engine = dict(precision="fp32")
 work_dir = "work_dirs/3d/pointclip_multiview_zeroshot"

@@ -6,10 +6,10 @@
 #   facetvlp train configs/3d/ulip_pointbert_minilm_attributes_cpu.py
 _base_ = ["./ulip_pointbert_minilm_zeroshot_cpu.py"]
 
-attributes = dict(type="ShapeKnowledge", kind="object", prompts="attributes")
+_attributes = dict(type="ShapeKnowledge", kind="object", prompts="attributes")
 model = dict(init_logit_scale=2.302585, init_logit_bias=-1.0)  # scale 10; ~30% positives
 loss = dict(_delete_=True, type="QueryLoss", pairs=[("points", "query")])
-train_data = dict(dataset=dict(knowledge=attributes, attribute_queries=True))
-eval = dict(unseen=dict(knowledge=attributes), seen_val=dict(knowledge=attributes),
-            all10_val=dict(knowledge=attributes))
+train_data = dict(dataset=dict(knowledge=_attributes, attribute_queries=True))
+eval = dict(unseen=dict(knowledge=_attributes), seen_val=dict(knowledge=_attributes),
+            all10_val=dict(knowledge=_attributes))
 work_dir = "work_dirs/3d/ulip_pointbert_minilm_attributes_cpu"

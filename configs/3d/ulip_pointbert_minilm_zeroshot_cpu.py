@@ -5,14 +5,14 @@
 #   facetvlp train configs/3d/ulip_pointbert_minilm_zeroshot_cpu.py
 _base_ = ["../_base_/default_runtime.py"]
 
-root = "../shared/data/pointcloud/modelnet10_train"
+_root = "../shared/data/pointcloud/modelnet10_train"
 # held out a priori: each has a seen class with related parts (table / dresser / chair+bed), the
 # relation zero-shot transfer through text can exploit
-unseen = ["desk", "night_stand", "sofa"]
-seen = ["bathtub", "bed", "chair", "dresser", "monitor", "table", "toilet"]
-knowledge = dict(type="ShapeKnowledge", kind="object", descriptions=True, prompts="both")
+_unseen = ["desk", "night_stand", "sofa"]
+_seen = ["bathtub", "bed", "chair", "dresser", "monitor", "table", "toilet"]
+_knowledge = dict(type="ShapeKnowledge", kind="object", descriptions=True, prompts="both")
 # unseen classes are prompted with their geometric descriptions only (see knowledge.py for why)
-describe = dict(knowledge, prompts="describe")
+_describe = dict(_knowledge, prompts="describe")
 
 model = dict(
     type="ContrastiveModel",
@@ -30,22 +30,22 @@ model = dict(
 # same-class items in a batch are positives of each other (labels give the soft targets)
 loss = dict(type="MultiPositiveLoss", pairs=[("points", "text")])
 train_data = dict(
-    dataset=dict(type="ShapeFolderDataset", root=root, classes=seen, split="train",
-                 num_points=1024, knowledge=knowledge, on_error="skip",
+    dataset=dict(type="ShapeFolderDataset", root=_root, classes=_seen, split="train",
+                 num_points=1024, knowledge=_knowledge, on_error="skip",
                  augment=dict(rotate_up=True, scale=(0.85, 1.15), jitter_sigma=0.01,
                               dropout_max=0.2)),
     batch_size=32,
     num_workers=0,
 )
-_eval_dataset = dict(type="ShapeFolderDataset", root=root, num_points=1024, knowledge=knowledge)
+_eval_dataset = dict(type="ShapeFolderDataset", root=_root, num_points=1024, knowledge=_knowledge)
 # a dict, not a list: split and recipe configs below override single fields of single evaluators
 eval = dict(
-    unseen=dict(type="ZeroShotClassification", modality="points", knowledge=describe,
-                dataset=dict(_eval_dataset, classes=unseen, split="all")),
-    seen_val=dict(type="ZeroShotClassification", modality="points", knowledge=knowledge,
-                  dataset=dict(_eval_dataset, classes=seen, split="val")),
-    all10_val=dict(type="ZeroShotClassification", modality="points", knowledge=knowledge,
-                   dataset=dict(_eval_dataset, classes=seen + unseen, split="val")),
+    unseen=dict(type="ZeroShotClassification", modality="points", knowledge=_describe,
+                dataset=dict(_eval_dataset, classes=_unseen, split="all")),
+    seen_val=dict(type="ZeroShotClassification", modality="points", knowledge=_knowledge,
+                  dataset=dict(_eval_dataset, classes=_seen, split="val")),
+    all10_val=dict(type="ZeroShotClassification", modality="points", knowledge=_knowledge,
+                   dataset=dict(_eval_dataset, classes=_seen + _unseen, split="val")),
 )
 optim = dict(lr=1e-3, weight_decay=0.05)
 schedule = dict(max_steps=300, warmup_steps=30)

@@ -4,9 +4,9 @@
 #   facetvlp train configs/3d/ulip_pointbert_minilm_zeroshot_cpu_splitb.py
 _base_ = ["./ulip_pointbert_minilm_zeroshot_cpu.py"]
 
-unseen = ["bathtub", "monitor", "toilet"]
-seen = ["bed", "chair", "desk", "dresser", "night_stand", "sofa", "table"]
-train_data = dict(dataset=dict(classes=seen))
-eval = dict(unseen=dict(dataset=dict(classes=unseen)), seen_val=dict(dataset=dict(classes=seen)),
-            all10_val=dict(dataset=dict(classes=seen + unseen)))
+_unseen = ["bathtub", "monitor", "toilet"]
+_seen = ["bed", "chair", "desk", "dresser", "night_stand", "sofa", "table"]
+train_data = dict(dataset=dict(classes=_seen))
+eval = dict(unseen=dict(dataset=dict(classes=_unseen)), seen_val=dict(dataset=dict(classes=_seen)),
+            all10_val=dict(dataset=dict(classes=_seen + _unseen)))
 work_dir = "work_dirs/3d/ulip_pointbert_minilm_zeroshot_cpu_splitb"

@@ -9,33 +9,33 @@
 # or torchrun --nproc-per-node 8 -m facetvlp.cli train ... for several GPUs.
 _base_ = ["../_base_/default_runtime.py", "../_base_/clip_vit_tiny_minilm.py"]
 
-mimic = "data/mimic-cxr-jpg/2.0.0"
-mimic_reports = "data/mimic-cxr-reports"
-chexpert = "data/chexpert"
-pneumonia = "../shared/data/medical/cxr_pneumonia_train"
-knowledge = dict(type="CXRKnowledge")
-image = dict(image_size=224, channels=3)
-competition = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
+_mimic = "data/mimic-cxr-jpg/2.0.0"
+_mimic_reports = "data/mimic-cxr-reports"
+_chexpert = "data/chexpert"
+_pneumonia = "../shared/data/medical/cxr_pneumonia_train"
+_knowledge = dict(type="CXRKnowledge")
+_image = dict(image_size=224, channels=3)
+_competition = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
 
 model = dict(trainable=dict(text="all"))
 loss = dict(type="MultiPositiveLoss")
 train_data = dict(
-    dataset=dict(type="MIMICCXRDataset", root=mimic, chexpert_csv=mimic + "/mimic-cxr-2.0.0-chexpert.csv.gz",
-                 metadata_csv=mimic + "/mimic-cxr-2.0.0-metadata.csv.gz",
-                 split_csv=mimic + "/mimic-cxr-2.0.0-split.csv.gz", official_split="train", views=["PA", "AP"],
-                 reports_dir=mimic_reports, text="facets", knowledge=knowledge, uncertain="positive",
+    dataset=dict(type="MIMICCXRDataset", root=_mimic, chexpert_csv=_mimic + "/mimic-cxr-2.0.0-chexpert.csv.gz",
+                 metadata_csv=_mimic + "/mimic-cxr-2.0.0-metadata.csv.gz",
+                 split_csv=_mimic + "/mimic-cxr-2.0.0-split.csv.gz", official_split="train", views=["PA", "AP"],
+                 reports_dir=_mimic_reports, text="facets", knowledge=_knowledge, uncertain="positive",
                  # small rotation/zoom/shift/gamma, never a left-right flip (see docs/medical_dicom.md)
-                 transforms=[dict(type="RadiographAugmentd")], on_error="skip", **image),
+                 transforms=[dict(type="RadiographAugmentd")], on_error="skip", **_image),
     batch_size=256,
     num_workers=8,
 )
 eval = [
-    dict(type="ZeroShotClassification", name="chexpert5", multilabel=True, knowledge=knowledge,
-         dataset=dict(type="CheXpertDataset", csv_path=chexpert + "/CheXpert-v1.0-small/valid.csv", root=chexpert,
-                      classes=competition, frontal_only=True, text="label", **image)),
-    dict(type="ZeroShotClassification", name="pneumonia", knowledge=knowledge,
-         dataset=dict(type="CXRFolderDataset", root=pneumonia, split="val", text="label",
-                      group_pattern=r"^(person\d+|(?:NORMAL2-)?IM-\d+)", **image)),
+    dict(type="ZeroShotClassification", name="chexpert5", multilabel=True, knowledge=_knowledge,
+         dataset=dict(type="CheXpertDataset", csv_path=_chexpert + "/CheXpert-v1.0-small/valid.csv", root=_chexpert,
+                      classes=_competition, frontal_only=True, text="label", **_image)),
+    dict(type="ZeroShotClassification", name="pneumonia", knowledge=_knowledge,
+         dataset=dict(type="CXRFolderDataset", root=_pneumonia, split="val", text="label",
+                      group_pattern=r"^(person\d+|(?:NORMAL2-)?IM-\d+)", **_image)),
 ]
 optim = dict(lr=5e-4, weight_decay=0.2)
 schedule = dict(max_steps=20000, warmup_steps=1000)

@@ -7,12 +7,12 @@
 #   facetvlp train configs/medical/pneumonia_faceted_tiny_cpu.py
 _base_ = ["../_base_/default_runtime.py"]
 
-root = "../shared/data/medical/cxr_pneumonia_train"
-text_mode = "facets"
+_root = "../shared/data/medical/cxr_pneumonia_train"
+_text_mode = "facets"
 # the Kaggle file names carry the patient: person<N>_..., IM-<N>-..., NORMAL2-IM-<N>-...
-split = dict(group_pattern=r"^(person\d+|(?:NORMAL2-)?IM-\d+)", val_fraction=0.1, split_seed=0)
-image = dict(image_size=128, channels=1)
-knowledge = dict(type="CXRKnowledge")
+_split = dict(group_pattern=r"^(person\d+|(?:NORMAL2-)?IM-\d+)", val_fraction=0.1, split_seed=0)
+_image = dict(image_size=128, channels=1)
+_knowledge = dict(type="CXRKnowledge")
 
 model = dict(
     type="ContrastiveModel",
@@ -27,16 +27,16 @@ model = dict(
 # two images of the same class are positives of each other: soft targets from the labels
 loss = dict(type="MultiPositiveLoss")
 train_data = dict(
-    dataset=dict(type="CXRFolderDataset", root=root, split="train", text=text_mode, knowledge=knowledge,
-                 on_error="skip", **split, **image),
+    dataset=dict(type="CXRFolderDataset", root=_root, split="train", text=_text_mode, knowledge=_knowledge,
+                 on_error="skip", **_split, **_image),
     batch_size=32,
     num_workers=0,
 )
-_val = dict(type="CXRFolderDataset", root=root, split="val", text="label", **split, **image)
+_val = dict(type="CXRFolderDataset", root=_root, split="val", text="label", **_split, **_image)
 eval = [
     dict(type="ZeroShotClassification", name="zeroshot_label_prompts", dataset=_val,
          templates=["a chest x-ray showing {}"]),
-    dict(type="ZeroShotClassification", name="zeroshot_knowledge_prompts", dataset=_val, knowledge=knowledge),
+    dict(type="ZeroShotClassification", name="zeroshot_knowledge_prompts", dataset=_val, knowledge=_knowledge),
 ]
 optim = dict(lr=1e-3, weight_decay=0.05)
 schedule = dict(max_steps=100, warmup_steps=10)

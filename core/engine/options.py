@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, get_type_hints
 
+from ..config_schema import (check_value, describe_type, int_at_least, number_at_least, optional,
+                             type_matches, unknown_key)
 from ..errors import ConfigError
+
+#: bounds beyond the type (which the annotations give)
+RANGES = {
+    "grad_accum": int_at_least(1),
+    "clip_grad": optional(number_at_least(0.0)),  # 0 or None: no clipping
+    "log_every": int_at_least(1),
+    "ckpt_every": int_at_least(0),
+    "keep_checkpoints": int_at_least(1),
+    "threads": optional(int_at_least(1)),
+}
 
 
 @dataclass
@@ -31,17 +43,19 @@ class EngineOptions:
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None, where: str = "engine") -> "EngineOptions":
         section = dict(section or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {unknown}; valid: {sorted(known)}")
+        hints = get_type_hints(cls)
+        for key, value in section.items():
+            if key not in hints:
+                raise unknown_key(key, hints, where)
+            if not type_matches(value, hints[key]):
+                raise ConfigError(f"must be {describe_type(hints[key])}, got {value!r}", key=f"{where}.{key}")
         options = cls(**section)
+        for key, rule in RANGES.items():
+            check_value(getattr(options, key), rule, f"{where}.{key}")
         if options.precision not in ("bf16", "fp32"):
             raise ConfigError(f"{where}.precision must be 'bf16' or 'fp32', got {options.precision!r}")
         if options.strategy not in ("ddp", "fsdp"):
             raise ConfigError(f"{where}.strategy must be 'ddp' or 'fsdp', got {options.strategy!r}")
         if not 0.0 <= options.mask_ratio < 1.0:
             raise ConfigError(f"{where}.mask_ratio must be in [0, 1), got {options.mask_ratio}")
-        if options.grad_accum < 1:
-            raise ConfigError(f"{where}.grad_accum must be >= 1")
         return options

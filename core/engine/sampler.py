@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import ConfigError
+
 
 class ResumableSampler(Sampler[int]):
     def __init__(self, size: int, micro_batch: int, world: int = 1, rank: int = 0,
@@ -26,8 +28,10 @@ class ResumableSampler(Sampler[int]):
         self.epoch = 0
         self.start_step = 0
         if self.steps_per_epoch == 0:
-            raise ValueError(
-                f"dataset of {size} items is smaller than one global batch of {self.global_batch}"
+            raise ConfigError(
+                f"the dataset has {size} items, fewer than one global batch of {self.global_batch} "
+                f"(batch_size {micro_batch} x {world} process(es) x grad_accum {accumulation})",
+                key="train_data.batch_size",
             )
 
     @property

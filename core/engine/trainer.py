@@ -22,8 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..collate import Collator, move_to
-from ..config import require
-from ..errors import CheckpointError, ConfigError
+from ..config import checks_config, redacted, require
+from ..errors import CheckpointError
+from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
 from .accumulate import accumulate_gradients
@@ -77,10 +78,7 @@ def build_optimizer(module: nn.Module, optim_cfg: dict) -> torch.optim.Optimizer
     groups = [{"params": decay, "weight_decay": cfg.pop("weight_decay")},
               {"params": no_decay, "weight_decay": 0.0}]
     cfg["betas"] = tuple(cfg["betas"])
-    try:
-        return torch.optim.AdamW(groups, **cfg)
-    except TypeError as exc:
-        raise ConfigError(f"optim: {exc} (AdamW takes lr, weight_decay, betas, eps)") from exc
+    return torch.optim.AdamW(groups, **cfg)  # config_schema admits AdamW's options only
 
 
 def build_training(cfg: Any, placement: Placement, options: EngineOptions):
@@ -96,8 +94,8 @@ def build_training(cfg: Any, placement: Placement, options: EngineOptions):
                 tower.set_grad_checkpointing(True)
     data_cfg = require(cfg, "train_data")
     dataset = build(DATASETS, require(cfg, "train_data.dataset"), where=f"{where}: train_data.dataset")
-    if hasattr(dataset, "seed"):
-        dataset.seed = options.seed
+    if hasattr(dataset, "seed") and "seed" not in data_cfg["dataset"]:
+        dataset.seed = options.seed  # the run's seed, unless the config gave the dataset its own
     collator = Collator(model.tokenize, seed=options.seed, facet=data_cfg.get("facet", "random"),
                         queries=getattr(dataset, "queries", None))
     return module, dataset, collator
@@ -153,8 +151,8 @@ def save_training_state(folder: Path, module, optimizer, step: int, epoch: int, 
         "world": placement.world,
         "optimizer": optim_meta,
         "rng": [m for _, m in gathered],
-        "config": json.loads(json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg),
-                                        default=str)),
+        "config": json.loads(json.dumps(  # medical data paths may name patients
+            redact_data_paths(cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)), default=str)),
         "versions": {"torch": torch.__version__},
     }
     ckpt.save_checkpoint(folder / f"step_{step:08d}.safetensors", tensors, meta)
@@ -197,13 +195,14 @@ class StopFlag:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+@checks_config
 def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     options = EngineOptions.from_config(cfg.get("engine"), where=f"{cfg.get('config_file', 'config')}: engine")
     placement = init_distributed(options.device)
     work_dir = Path(cfg["work_dir"])
     if placement.is_main:
         (work_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        cfg.dump(str(work_dir / "config.py"))
+        redacted(cfg).dump(str(work_dir / "config.py"))  # medical data paths may name patients
     if placement.world > 1:
         dist.barrier()
     setup_logging(work_dir, placement.is_main)

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..config import require
+from ..config import checks_config, require
 from ..errors import ConfigError
 from ..engine.checkpoint import load_model_weights
 from ..registry import EVALUATORS, MODELS, build
@@ -19,6 +19,7 @@ from ..registry import EVALUATORS, MODELS, build
 log = logging.getLogger(__name__)
 
 
+@checks_config
 def evaluate(cfg: Any, checkpoint: str | None = None, model=None, device: str | None = None) -> dict:
     where = cfg.get("config_file", "config")
     device = torch.device(device or cfg.get("engine", {}).get("device") or

@@ -30,7 +30,7 @@ class CombinedLoss(nn.Module):
         if len(weights) != len(losses):
             raise ConfigError(f"CombinedLoss: {len(losses)} losses but {len(weights)} weights")
         self.losses = nn.ModuleList(
-            build(LOSSES, cfg, where=f"loss.losses[{i}]") for i, cfg in enumerate(losses)
+            build(LOSSES, cfg, where=f"losses[{i}]") for i, cfg in enumerate(losses)
         )
         self.weights = weights
         self.needs_tokens = any(getattr(loss, "needs_tokens", False) for loss in self.losses)

@@ -11,6 +11,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 class TowerOutput(NamedTuple):
     pooled: torch.Tensor  # (B, W)
@@ -46,10 +48,10 @@ class Tower(nn.Module):
         if spec == "none" or spec == 0:
             return
         if not isinstance(spec, int) or spec < 0:
-            raise ValueError(f"trainable must be 'all', 'none' or a block count, got {spec!r}")
+            raise ConfigError(f"must be 'all', 'none' or a block count, got {spec!r}")
         blocks = list(self.blocks())
         if not blocks:
-            raise ValueError(f"{type(self).__name__} cannot be partly unfrozen: no blocks known")
+            raise ConfigError(f"{type(self).__name__} cannot be partly unfrozen: no blocks known")
         for block in blocks[-spec:]:
             block.requires_grad_(True)
         norm = self.final_norm()

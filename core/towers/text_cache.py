@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ..errors import ConfigError
 from ..registry import TOWERS, build
 from .base import Tower, TowerOutput
 
@@ -27,9 +28,10 @@ class FrozenTextCache(Tower):
 
     def __init__(self, tower: Mapping[str, Any], max_entries: int = 100_000):
         super().__init__()
-        self.tower = build(TOWERS, tower, where="FrozenTextCache.tower")
+        self.tower = build(TOWERS, tower, where="tower")
         if self.tower.modality != "text":
-            raise ValueError(f"FrozenTextCache wraps text towers, got modality {self.tower.modality!r}")
+            raise ConfigError(f"FrozenTextCache wraps text towers, got modality {self.tower.modality!r}",
+                              key="tower")
         self.width = self.tower.width
         self.max_entries = max_entries
         self._cache: dict[tuple[int, ...], torch.Tensor] = {}

@@ -100,10 +100,23 @@ class TimmVisionTower(Tower):
         return list(getattr(self.model, "blocks", []) or getattr(self.model, "stages", []))
 
     def final_norm(self):
-        return getattr(self.model, "norm", None)
+        """The norms after the last block: ViT's `norm`, or `fc_norm` after average pooling (where
+        `norm` is an Identity), ConvNeXt's `head.norm`."""
+        norms = [self.model.get_submodule(name) for name in ("norm", "fc_norm", "head.norm")
+                 if _has_submodule(self.model, name)]
+        norms = [n for n in norms if any(True for _ in n.parameters())]
+        return torch.nn.ModuleList(norms) if norms else None
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         self.model.set_grad_checkpointing(enabled)
+
+
+def _has_submodule(module: torch.nn.Module, name: str) -> bool:
+    try:
+        module.get_submodule(name)
+    except AttributeError:
+        return False
+    return True
 
 
 def random_patch_mask(tokens: torch.Tensor, ratio: float, num_prefix: int) -> torch.Tensor:

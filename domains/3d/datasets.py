@@ -20,7 +20,7 @@ import torch
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
-from facetvlp.core.registry import DATASETS, KNOWLEDGE, build
+from facetvlp.core.registry import DATASETS, KNOWLEDGE, build, construct
 
 from .readers import ALL_SUFFIXES, LAS_SUFFIXES, PointCloud, read_points
 from .transforms import PointAugment, channel_offsets, normalize_unit_sphere, resample, to_z_up
@@ -38,7 +38,7 @@ def _build_knowledge(knowledge: Mapping[str, Any] | Any | None, kind: str):
     if knowledge is None:
         return build(KNOWLEDGE, {"type": "ShapeKnowledge", "kind": kind}, where="knowledge")
     if isinstance(knowledge, Mapping):
-        return build(KNOWLEDGE, knowledge, where="dataset.knowledge")
+        return build(KNOWLEDGE, knowledge, where="knowledge")
     return knowledge
 
 
@@ -48,7 +48,7 @@ def _build_augment(augment: Mapping[str, Any] | PointAugment | None, channels) -
     kwargs = dict(augment)
     if "normals" in channels:
         kwargs.setdefault("normals_at", channel_offsets(channels)["normals"])
-    return PointAugment(**kwargs)
+    return construct(PointAugment, kwargs, where="augment")
 
 
 @DATASETS.register_module()

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import KNOWLEDGE
 
 DEFAULT_PATH = Path(__file__).with_name("knowledge") / "shapes.json"
@@ -51,9 +52,9 @@ class ShapeKnowledge:
     def __init__(self, path: str | None = None, kind: str = "object", descriptions: bool = True,
                  prompts: str = "both"):
         if kind not in ("object", "lidar"):
-            raise ValueError(f"kind must be 'object' or 'lidar', got {kind!r}")
+            raise ConfigError(f"must be 'object' or 'lidar', got {kind!r}", key="kind")
         if prompts not in PROMPT_STYLES:
-            raise ValueError(f"prompts must be one of {PROMPT_STYLES}, got {prompts!r}")
+            raise ConfigError(f"must be one of {PROMPT_STYLES}, got {prompts!r}", key="prompts")
         self.prompts = prompts
         self.path = str(path or DEFAULT_PATH)
         self.data = _load(self.path)

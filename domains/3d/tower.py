@@ -19,6 +19,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import TOWERS
 from facetvlp.core.towers import Tower, TowerOutput
 from facetvlp.core.towers.vision_timm import random_patch_mask
@@ -86,7 +87,7 @@ class PointBERTTower(Tower):
     ):
         super().__init__()
         if pool not in ("cls", "max", "cls+max"):
-            raise ValueError(f"pool must be 'cls', 'max' or 'cls+max', got {pool!r}")
+            raise ConfigError(f"must be 'cls', 'max' or 'cls+max', got {pool!r}", key="pool")
         self.width, self.pool = width, pool
         self.num_groups, self.group_size, self.in_channels = num_groups, group_size, in_channels
         self.encoder = MiniPointNet(in_channels, width, encoder_hidden)

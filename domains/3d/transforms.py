@@ -13,6 +13,8 @@ from typing import Sequence
 
 import torch
 
+from facetvlp.core.errors import ConfigError
+
 # proper rotations (det = +1) that carry the named axis onto +z
 _TO_Z_UP = {
     "z": torch.eye(3, dtype=torch.float64),
@@ -91,7 +93,7 @@ class PointAugment:
         normals_at: int | None = None,
     ):
         if dropout_max < 0 or dropout_max >= 1:
-            raise ValueError(f"dropout_max must be in [0, 1), got {dropout_max}")
+            raise ConfigError(f"must be in [0, 1), got {dropout_max}", key="dropout_max")
         self.rotate_up = rotate_up
         self.scale = scale
         self.jitter_sigma = jitter_sigma

@@ -23,6 +23,7 @@ from monai.transforms import MapTransform
 
 from facetvlp.core.registry import TRANSFORMS, register
 
+from .dicom_read import DicomReadError
 from .phi import pseudonymous_key
 from .transforms import AspectResizePadd, LoadDicomd
 
@@ -40,7 +41,10 @@ class DicomCache:
 
     def key(self, path: str | os.PathLike) -> str:
         real = os.path.realpath(path)
-        stat = os.stat(real)
+        try:
+            stat = os.stat(real)
+        except OSError as exc:  # its message would quote the path
+            raise DicomReadError(path, f"cannot open: {exc.strerror}") from None
         return pseudonymous_key(json.dumps([real, stat.st_mtime_ns, stat.st_size, self.params]), "cache")
 
     def load(self, path: str | os.PathLike, make: Callable[[str], tuple[np.ndarray, dict]]) -> tuple[np.ndarray, dict]:

@@ -9,7 +9,7 @@ positive label names, boxes, an RLE mask). :class:`CXRDataset` turns a record in
   the labels, or report only, or label prompts for the baseline);
 * ``labels``: multi-hot over ``classes`` (the multi-positive loss uses it as soft targets);
 * ``boxes`` / ``mask`` when the layout has them; ``meta`` with a source id that never holds a
-  DICOM identifier (DICOM sources are keyed with the salted one-way hash of :mod:`.phi`).
+  path (sources are keyed with the salted one-way :func:`facetvlp.core.privacy.file_key`).
 
 A fixed validation split is carried by the data itself: an item is in ``split="val"`` when a
 salt-free hash of (``split_seed``, its group) falls under ``val_fraction``; the group is the
@@ -42,11 +42,11 @@ from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
+from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, KNOWLEDGE, TRANSFORMS, build
 
 from .dicom_read import load_dicom_sample
 from .knowledge import TRAINING_FACETS, CXRKnowledge, compose_text
-from .phi import pseudonymous_key
 from .reports import FINDING_NAMES, iu_mesh_findings
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,16 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ImageFileError(ReadError):
-    """A PNG/JPEG/TIFF image that cannot be decoded."""
+    """A PNG/JPEG/TIFF image that cannot be decoded (named by key: folders may name patients)."""
+
+    phi_paths = True
 
 
 class TableFormatError(ReadError):
-    """A label table or manifest is missing or not in the expected layout."""
+    """A label table, manifest or image folder is missing or not in the expected layout (named by
+    key like every medical file: an export's folders may be named after patients)."""
+
+    phi_paths = True
 
 
 @dataclass
@@ -202,7 +207,7 @@ def _build_knowledge(knowledge) -> CXRKnowledge | Any:
     if knowledge is None:
         return CXRKnowledge()
     if isinstance(knowledge, dict):
-        return build(KNOWLEDGE, knowledge, where="dataset.knowledge")
+        return build(KNOWLEDGE, knowledge, where="knowledge")
     return knowledge
 
 
@@ -226,6 +231,9 @@ class CXRDataset(SampleDataset):
 
     #: every sample of this layout carries ``boxes`` (possibly none), so batches agree
     has_boxes = False
+    #: file and folder names may carry patient identifiers: errors name files by key, and the
+    #: config a run dumps redacts this dataset's path arguments (facetvlp.core.privacy)
+    phi_paths = True
 
     def __init__(self, records: list[Record], classes: Sequence[str], *, image_size: int = 224,
                  channels: int = 3, text: str = "facets", knowledge: Any = None,
@@ -250,7 +258,7 @@ class CXRDataset(SampleDataset):
         self.knowledge = _build_knowledge(knowledge) if text == "facets" else None
         self.mean = torch.tensor(mean or (IMAGENET_MEAN if channels == 3 else (0.5,))).view(-1, 1, 1)
         self.std = torch.tensor(std or (IMAGENET_STD if channels == 3 else (0.25,))).view(-1, 1, 1)
-        self.transforms = [build(TRANSFORMS, t, where="dataset.transforms") if isinstance(t, dict) else t
+        self.transforms = [build(TRANSFORMS, t, where="transforms") if isinstance(t, dict) else t
                            for t in transforms]
         self.root = Path(root) if root is not None else None
         self.missing = missing_before
@@ -280,14 +288,11 @@ class CXRDataset(SampleDataset):
                 counts[label] += 1
         return counts
 
-    def _source_id(self, record: Record) -> str:
-        if record.path.suffix.lower() in DICOM_SUFFIXES:
-            # DICOM file names are often SOP Instance UIDs: never let one reach meta or logs
-            return "dicom:" + pseudonymous_key(str(record.path.resolve()), "source")
-        try:
-            return str(record.path.relative_to(self.root)) if self.root else record.path.name
-        except ValueError:
-            return record.path.name
+    @staticmethod
+    def _source_id(record: Record) -> str:
+        # DICOM file names are often SOP Instance UIDs and folders patient names or MRNs (MIMIC's
+        # pSUBJECT/sSTUDY): meta names the file by the key its errors use (facetvlp locate finds it)
+        return "file:" + file_key(record.path)
 
     def load(self, index: int) -> dict[str, Any]:
         record = self.records[index]

@@ -42,7 +42,10 @@ install_pydicom_log_redaction()
 
 
 class DicomReadError(ReadError):
-    """A DICOM file could not become an image; the message names the file and the reason."""
+    """A DICOM file could not become an image; the message names the file by its key (DICOM file
+    and folder names are often UIDs or patient names) and says the reason; ``.path`` holds it."""
+
+    phi_paths = True
 
 
 class NotDicomError(DicomReadError):
@@ -194,7 +197,7 @@ def read_dicom(
     if frame == "first":
         frame = 0 if frames > 1 else None
     if frame is not None and not 0 <= frame < frames:
-        raise IndexError(f"{path}: frame {frame} out of range (the file has {frames} frames)")
+        raise IndexError(f"frame {frame} out of range (the file has {frames} frames)")
 
     pixels, photometric = _decode(ds, path, frame)
     meta = safe_meta(ds)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from facetvlp.core.privacy import file_key
+
 from .dicom_read import (
     DicomReadError,
     MalformedDicomError,
@@ -110,11 +112,12 @@ def read_dicom_series(
     slices = []
     for path, header in headers:
         if int(header.get("NumberOfFrames", 1) or 1) > 1:
-            raise SeriesError(folder, f"{path} is multi-frame; enhanced multi-frame volumes are not supported")
+            raise SeriesError(folder, f"slice file {file_key(path)} is multi-frame; enhanced multi-frame "
+                                      "volumes are not supported")
         try:
             slices.append(read_dicom(path, window=None).array)
         except NotAnImageError as exc:
-            raise SeriesError(folder, f"{path}: {exc.reason}") from exc
+            raise SeriesError(folder, f"slice file {file_key(path)}: {exc.reason}") from exc
     volume = np.stack(slices)
     first = headers[0][1]
     volume, window_source = window_volume(volume, first, window, percentiles)

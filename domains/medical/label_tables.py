@@ -127,14 +127,16 @@ class RSNAPneumoniaDataset(CXRDataset):
         images_dir = Path(images_dir)
         find = _ImageLookup(images_dir, kwargs)
         by_patient: dict[str, Record] = {}
-        for row in read_csv(labels_csv, required=("patientId", "x", "y", "width", "height", "Target")):
+        rows = read_csv(labels_csv, required=("patientId", "x", "y", "width", "height", "Target"))
+        for number, row in enumerate(rows, start=2):  # line 1 is the header
             pid = row["patientId"]
             record = by_patient.setdefault(pid, Record(Path(), group=pid))
             if row["Target"] == "1":
                 try:
                     x, y, w, h = (float(row[k]) for k in ("x", "y", "width", "height"))
                 except ValueError:
-                    raise TableFormatError(labels_csv, f"patient {pid}: Target 1 without a box") from None
+                    # the line, never the patient ID: messages reach logs
+                    raise TableFormatError(labels_csv, f"line {number}: Target 1 without a box") from None
                 record.labels = ("Pneumonia",)
                 record.boxes.append(("Pneumonia", x, y, x + w, y + h))
         records = _located(by_patient, suffix, find)
@@ -171,15 +173,16 @@ class VinDrCXRDataset(CXRDataset):
         find = _ImageLookup(images_dir, kwargs)
         readers: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         boxes: dict[str, list] = defaultdict(list)
-        for row in read_csv(annotations_csv, required=("image_id", "class_name", "rad_id", "x_min", "y_min",
-                                                        "x_max", "y_max")):
+        rows = read_csv(annotations_csv, required=("image_id", "class_name", "rad_id", "x_min", "y_min",
+                                                    "x_max", "y_max"))
+        for number, row in enumerate(rows, start=2):  # line 1 is the header
             image_id, label = row["image_id"], row["class_name"]
             readers[image_id][label].add(row["rad_id"])
             if row["x_min"] and label in classes:
                 try:
                     boxes[image_id].append((label, *(float(row[k]) for k in ("x_min", "y_min", "x_max", "y_max"))))
                 except ValueError:
-                    raise TableFormatError(annotations_csv, f"image {image_id}: non-numeric box") from None
+                    raise TableFormatError(annotations_csv, f"line {number}: non-numeric box") from None
         records = []
         for image_id, votes in readers.items():
             labels = {label for label, rads in votes.items() if len(rads) >= min_radiologists and label in classes}

@@ -3,7 +3,8 @@
 facetvlp never copies an identifying attribute out of a DICOM file. Readers build their metadata
 from an allow-list (see ``dicom_read.safe_meta``); this module holds the deny-list used to *report*
 that identifiers are present (by keyword only, never by value), the salted one-way keys that let
-a user group images by study or series without carrying the UIDs, and a log filter that keeps
+a user group images by study or series without carrying the UIDs (salted as in
+:mod:`facetvlp.core.privacy`, which also keys file paths), and a log filter that keeps
 pydicom's warnings (which quote element values) from echoing identifiers into training logs.
 
 The keyword list follows the attributes that DICOM PS3.15 Annex E (Basic Application Level
@@ -12,12 +13,10 @@ Confidentiality Profile) marks for removal or replacement that are common in rad
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
-import os
 import re
-from pathlib import Path
+
+from facetvlp.core.privacy import salted_key
 
 #: Attributes that identify a patient, a clinician, an institution or a specific study instance.
 IDENTIFYING_KEYWORDS: tuple[str, ...] = (
@@ -45,52 +44,18 @@ IDENTIFYING_KEYWORDS: tuple[str, ...] = (
     "MediaStorageSOPInstanceUID", "InstanceCreatorUID", "IrradiationEventUID",
 )
 
-_KEY_HEX_CHARS = 16  # 64 bits: collisions are negligible for any realistic archive
-
 
 def identifying_attributes_present(ds) -> list[str]:
     """Keywords (never values) of the identifying attributes that ``ds`` holds, for reports."""
     return [kw for kw in IDENTIFYING_KEYWORDS if kw in ds]
 
 
-def _salt() -> bytes:
-    """The secret that makes keys one-way even for guessable UIDs.
-
-    ``FACETVLP_PHI_SALT`` wins (set it on every node of a cluster so keys agree); otherwise a
-    random salt is created once per user under ``$XDG_CONFIG_HOME/facetvlp`` with mode 0600.
-    """
-    return _salt_for(os.environ.get("FACETVLP_PHI_SALT"), os.environ.get("XDG_CONFIG_HOME"))
-
-
-@functools.lru_cache(maxsize=8)  # resolved once per process (per setting), not once per image
-def _salt_for(env_salt: str | None, config_home: str | None) -> bytes:
-    if env_salt:
-        return env_salt.encode()
-    salt_file = Path(config_home or Path.home() / ".config") / "facetvlp" / "phi_salt"
-    try:
-        return salt_file.read_bytes()
-    except FileNotFoundError:
-        salt_file.parent.mkdir(parents=True, exist_ok=True)
-        salt = os.urandom(32).hex().encode()
-        # O_EXCL: if another worker created it first, read theirs so every process agrees
-        try:
-            fd = os.open(salt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return salt_file.read_bytes()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(salt)
-        return salt
-
-
 def pseudonymous_key(uid: str | None, kind: str) -> str | None:
-    """Salted, truncated SHA-256 of a UID: equal UIDs give equal keys, the UID cannot be recovered.
-
-    ``kind`` ("study", "series") is mixed in so a study key never equals a series key.
-    """
+    """Salted one-way key of a UID (see :func:`facetvlp.core.privacy.salted_key`): equal UIDs give
+    equal keys, the UID cannot be recovered. ``kind`` ("study", "series") keeps kinds apart."""
     if not uid:
         return None
-    digest = hashlib.sha256(_salt() + b"\x00" + kind.encode() + b"\x00" + str(uid).encode())
-    return digest.hexdigest()[:_KEY_HEX_CHARS]
+    return salted_key(str(uid), kind)
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

@@ -30,6 +30,8 @@ from affine import Affine
 from shapely import affinity
 from shapely.geometry import box
 
+from facetvlp.core.errors import ConfigError
+
 from .osm import OSMFeature, OSMLayer
 from .presets import Preset, PresetIndex
 
@@ -254,7 +256,8 @@ class OSMCaptioner:
     ):
         unknown = [lang for lang in languages if lang not in PHRASES]
         if unknown:
-            raise ValueError(f"no caption phrases for {unknown}; choose from {CAPTION_LANGUAGES}")
+            raise ConfigError(f"no caption phrases for {unknown}; choose from {CAPTION_LANGUAGES}",
+                              key="languages")
         self.presets = presets or PresetIndex.default()
         self.languages = tuple(languages)
         self.min_area_fraction = min_area_fraction

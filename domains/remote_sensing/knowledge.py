@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import KNOWLEDGE
 
 from .captions import object_name
@@ -72,7 +73,7 @@ class OSMSceneKnowledge:
             self.class_presets[normalise_class_name(name)] = list(ids)
         unknown = sorted({p for ids in self.class_presets.values() for p in ids} - set(self.presets.presets))
         if unknown:
-            raise ValueError(f"scene classes name presets that do not exist: {unknown}")
+            raise ConfigError(f"scene classes name presets that do not exist: {unknown}", key="classes")
         self.synonyms = synonyms
 
     def presets_for(self, class_name: str) -> list[Preset]:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ReadError
-from facetvlp.core.registry import DATASETS
+from facetvlp.core.registry import DATASETS, construct
 
 from .captions import OSMCaptioner
 from .geotiff import RasterSource, crs_to_str, window_sample
@@ -111,7 +111,8 @@ class OSMCaptionPairs(SampleDataset):
         self.bands = list(bands) if bands is not None else None
         self.normalize = normalize
         self.default_tags = dict(default_tags) if default_tags else None
-        self.captioner = OSMCaptioner(languages=languages, **dict(captioner or {}))
+        self.captioner = construct(OSMCaptioner, {"languages": languages, **dict(captioner or {})},
+                                   where="captioner")
         self.min_valid_fraction = float(min_valid_fraction)
         self.manifest_path = self._manifest_path(cache_dir)
         self.manifest = self._load_or_build(rebuild)

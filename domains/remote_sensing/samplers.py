@@ -23,6 +23,8 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 
+from facetvlp.core.errors import ConfigError
+
 from .geotiff import RasterSource
 
 SceneLike = str | os.PathLike | RasterSource
@@ -140,7 +142,7 @@ class GridTileSampler(Sequence[Tile]):
         self.stride = self.size if stride is None else _pair(stride)
         for s, z in zip(self.stride, self.size):
             if not 1 <= s <= z:
-                raise ValueError(f"stride {self.stride} must be between 1 and size {self.size}")
+                raise ConfigError(f"{self.stride} must be between 1 and size {self.size}", key="stride")
         self.tiles: list[Tile] = []
         for index, source in enumerate(self.sources):
             self.tiles.extend(self._scene_tiles(index, source, roi, roi_crs))

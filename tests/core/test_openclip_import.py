@@ -7,6 +7,7 @@ saves its state dict as safetensors, imports it and compares image and text embe
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 import torch
@@ -88,6 +89,50 @@ def test_timm_and_hf_towers_import_with_identical_embeddings(tmp_path, minilm_di
     torch.testing.assert_close(again_image, want_image, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(again_text, want_text, atol=2e-5, rtol=1e-4)
 
+
+
+def cnn_trunk_clip(name: str, minilm_dir: str):
+    cfg = dict(embed_dim=32,
+               vision_cfg=dict(timm_model_name=name, timm_pool="avg", timm_proj="linear", image_size=64),
+               text_cfg=dict(hf_model_name=minilm_dir, hf_tokenizer_name=minilm_dir, hf_proj_type="linear",
+                             hf_pooler_type="mean_pooler", context_length=32))
+    return cfg, open_clip.model.CustomTextCLIP(**cfg).eval()
+
+
+@pytest.mark.parametrize("name", ["resnet10t", "convnext_atto"])
+def test_cnn_trunks_import_with_identical_embeddings(tmp_path, minilm_dir, name):
+    torch.manual_seed(2)
+    cfg, reference = cnn_trunk_clip(name, minilm_dir)
+    checkpoint = save_state(reference, tmp_path / "cnn.safetensors")
+
+    _, model = import_open_clip(checkpoint, tmp_path / "out", {"model_cfg": cfg}, text_path=minilm_dir)
+
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        want_image = reference.encode_image(images, normalize=True)
+    got_image, _ = encode_both(model, images, TEXTS)
+    torch.testing.assert_close(got_image, want_image, atol=2e-5, rtol=1e-4)
+
+
+def test_a_relative_text_path_works_from_any_directory(tmp_path, minilm_dir, monkeypatch):
+    torch.manual_seed(3)
+    cfg, reference = cnn_trunk_clip("resnet10t", minilm_dir)
+    checkpoint = save_state(reference, tmp_path / "cnn.safetensors")
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(minilm_dir, tmp_path)
+    import_open_clip(checkpoint, "out", {"model_cfg": cfg}, text_path=relative)
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    model_cfg = Config.fromfile(str(tmp_path / "out" / CONFIG_FILE)).model
+    rebuilt = build(MODELS, model_cfg).eval()
+    load_model_weights(rebuilt, tmp_path / "out" / WEIGHTS_FILE, prefix=MODEL_PREFIX)
+    tokenizer = open_clip.tokenizer.HFTokenizer(minilm_dir, context_length=32)
+    with torch.no_grad():
+        want_text = reference.encode_text(tokenizer(TEXTS), normalize=True)
+    _, got_text = encode_both(rebuilt, torch.randn(1, 3, 64, 64), TEXTS)
+    torch.testing.assert_close(got_text, want_text, atol=2e-5, rtol=1e-4)
 
 @pytest.mark.parametrize("quick_gelu", [False, True])
 def test_native_vit_and_text_transformer_import_with_identical_embeddings(tmp_path, quick_gelu):

@@ -48,6 +48,24 @@ def test_partial_unfreeze_trains_only_last_blocks(vit):
     assert not vit.frozen
 
 
+
+@pytest.mark.parametrize("name, pool, last_block, final_norm", [
+    ("vit_tiny_patch16_224", "avg", "model.blocks.11.", "model.fc_norm."),  # norm is an Identity
+    ("vit_tiny_patch16_224", "token", "model.blocks.11.", "model.norm."),
+    ("convnext_atto", None, "model.stages.3.", "model.head.norm."),
+])
+def test_partial_unfreeze_includes_the_norm_after_the_last_block(name, pool, last_block, final_norm):
+    tower = TimmVisionTower(name, image_size=64 if name.startswith("vit") else None, pool=pool)
+    tower.set_trainable(1)
+    trainable = {n for n, p in tower.named_parameters() if p.requires_grad}
+    expected = {n for n, _ in tower.named_parameters() if n.startswith((last_block, final_norm))}
+    assert any(n.startswith(final_norm) for n in expected)
+    assert trainable == expected
+    # the norm shapes the pooled features the loss sees: it must be able to learn
+    tower(torch.rand(2, 3, 64, 64)).pooled.sum().backward()
+    norm_grads = [p.grad for n, p in tower.named_parameters() if n.startswith(final_norm)]
+    assert all(g is not None and g.abs().sum() > 0 for g in norm_grads)
+
 def test_vit_weights_from_local_file(tmp_path, vit):
     from safetensors.torch import save_file
 

@@ -15,6 +15,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from facetvlp.core.errors import ConfigError, ReadError
+from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, build
 from facetvlp.domains.medical.datasets import (
     IMAGENET_MEAN, IMAGENET_STD, CXRFolderDataset, CXRManifestDataset, ImageFileError, IUXrayDataset,
@@ -107,7 +108,7 @@ def test_folder_dataset_samples(folder):
     assert sample["labels"].tolist() == [1.0, 0.0]
     kb = CXRKnowledge()
     assert sample["text"] == kb.facet_texts("No Finding")  # NORMAL resolves to No Finding
-    assert sample["meta"]["source"] == "NORMAL/IM-0000-0001.png"
+    assert sample["meta"]["source"] == "file:" + file_key(folder / "NORMAL" / "IM-0000-0001.png")
     label_ds = CXRFolderDataset(folder, image_size=32, text="label")
     assert label_ds[len(label_ds) - 1]["text"] == ["a chest x-ray showing pneumonia"]
     assert CXRFolderDataset(folder, image_size=32, channels=1)[0]["image"].shape == (1, 32, 32)
@@ -130,11 +131,14 @@ def test_fixed_split_is_disjoint_stable_and_patient_grouped(folder):
 def test_bad_image_raises_or_is_skipped(folder):
     (folder / "NORMAL" / "IM-0000-0001.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     ds = CXRFolderDataset(folder, image_size=16)
-    with pytest.raises(ImageFileError, match=r"IM-0000-0001.png: cannot decode image"):
+    bad = folder / "NORMAL" / "IM-0000-0001.png"
+    with pytest.raises(ImageFileError, match=f"file {file_key(bad)}: cannot decode image") as caught:
         ds[0]
+    assert caught.value.path == str(bad) and "IM-0000" not in str(caught.value)  # Pillow quotes the path
     skipping = CXRFolderDataset(folder, image_size=16, on_error="skip")
     sample = skipping[0]
-    assert sample["meta"]["skipped"] == 1 and sample["meta"]["source"] == "NORMAL/IM-0001-0001.png"
+    assert sample["meta"]["skipped"] == 1
+    assert sample["meta"]["source"] == "file:" + file_key(folder / "NORMAL" / "IM-0001-0001.png")
     assert skipping.skipped == 1
 
 
@@ -167,7 +171,7 @@ def test_csv_manifest_with_dicom_and_png(tmp_path):
     ct = ds[0]
     assert ct["text"][:2] == ["Small left effusion.", "Effusion."]
     assert ct["labels"].tolist() == [0.0, 0.0, 1.0]
-    assert ct["meta"]["source"].startswith("dicom:") and "ct" not in ct["meta"]["source"]
+    assert ct["meta"]["source"] == "file:" + file_key(tmp_path / "ct.dcm")
     assert ct["meta"]["modality"] == "CT"
     # the image is read_dicom's output, resized (128 -> 64) by area-like antialiasing
     reference = torch.from_numpy(read_dicom(tmp_path / "ct.dcm").array)[None, None]
@@ -185,7 +189,7 @@ def test_jsonl_manifest_and_its_errors(tmp_path):
     ds = CXRManifestDataset(tmp_path / "m.jsonl", classes=["Pneumothorax", "No Finding"], image_size=16)
     assert ds[0]["labels"].tolist() == [1.0, 0.0]
     (tmp_path / "bad.jsonl").write_text('{"path": "a.png"}\n{oops\n')
-    with pytest.raises(TableFormatError, match="bad.jsonl: line 2: not JSON"):
+    with pytest.raises(TableFormatError, match=f"file {file_key(tmp_path / 'bad.jsonl')}: line 2: not JSON"):
         CXRManifestDataset(tmp_path / "bad.jsonl")
     (tmp_path / "bad.csv").write_text("file,report\na.png,x\n")
     with pytest.raises(TableFormatError, match=r"missing column\(s\) \['path'\]"):
@@ -377,8 +381,9 @@ def test_dicom_read_errors_are_read_errors_in_datasets(tmp_path):
     (tmp_path / "x.dcm").write_bytes(b"not a dicom at all" * 10)
     (tmp_path / "m.csv").write_text("path,labels\nx.dcm,Edema\n")
     ds = CXRManifestDataset(tmp_path / "m.csv", image_size=16)
-    with pytest.raises(ReadError, match="x.dcm"):
+    with pytest.raises(ReadError, match=file_key(tmp_path / "x.dcm")) as caught:
         ds[0]
+    assert caught.value.path == str(tmp_path / "x.dcm") and "x.dcm" not in str(caught.value)
 
 
 def test_radiograph_augmentation_runs_before_normalisation_and_is_seeded_per_item(folder):

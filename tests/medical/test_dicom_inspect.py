@@ -12,6 +12,7 @@ from pydicom.data import get_testdata_file
 import facetvlp.domains.medical  # noqa: F401  (registers the inspector)
 from facetvlp.core.errors import UnsupportedFileError
 from facetvlp.core.inspect import inspect_file
+from facetvlp.core.privacy import file_key
 from facetvlp.domains.medical.dicom_inspect import looks_like_dicom
 from facetvlp.domains.medical.dicom_read import NotDicomError, read_dicom
 
@@ -60,8 +61,9 @@ def test_non_images_and_non_dicom_files(tmp_path):
         inspect_file(notes)
     garbage = tmp_path / "broken.dcm"
     garbage.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(NotDicomError, match="broken.dcm"):
+    with pytest.raises(NotDicomError, match=f"file {file_key(garbage)}: ") as caught:
         inspect_file(garbage)
+    assert caught.value.path == str(garbage) and "broken" not in str(caught.value)
 
 
 def test_multiframe_summary_decodes_one_frame():

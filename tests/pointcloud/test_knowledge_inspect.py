@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.core.inspect import inspect_file
 from facetvlp.core.registry import KNOWLEDGE, build
 from facetvlp.domains.pointcloud.knowledge import DEFAULT_PATH, ShapeKnowledge
@@ -48,7 +49,7 @@ def test_prompt_styles_and_fallback():
     described = ShapeKnowledge(prompts="describe").class_prompts(["chair", "spaceship"])
     assert "an object with a tall backrest." in described["chair"]
     assert described["spaceship"][0] == "a point cloud of a spaceship."  # no knowledge: name
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="prompts"):
         ShapeKnowledge(prompts="poetic")
 
 

@@ -8,6 +8,7 @@ import shapely
 from affine import Affine
 from shapely.geometry import LineString, box
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.domains.remote_sensing.captions import (
     CAPTION_LANGUAGES,
     PHRASES,
@@ -129,7 +130,7 @@ def test_whole_tile_cover_has_no_position(captioner):
 
 
 def test_unknown_language_is_refused():
-    with pytest.raises(ValueError, match="no caption phrases"):
+    with pytest.raises(ConfigError, match="no caption phrases"):
         OSMCaptioner(languages=("en", "xx"))
 
 

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import KNOWLEDGE, build
 from facetvlp.domains.remote_sensing.knowledge import (
     TEMPLATES,
@@ -182,5 +183,5 @@ def test_facets_and_bad_class_map():
     facets = knowledge.facets("orchard")
     assert facets["name_en"] == ["Orchard"] and "name_de" in facets
     assert knowledge.facets("landuse/forest")["name_fr"] == ["Forêt exploitée"]
-    with pytest.raises(ValueError, match="do not exist"):
+    with pytest.raises(ConfigError, match="do not exist"):
         OSMSceneKnowledge(classes={"x": ["landuse/not_a_preset"]})

@@ -10,6 +10,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from rasterio.warp import transform_geom
 
+from facetvlp.core.errors import ConfigError
 from facetvlp.domains.remote_sensing.geotiff import RasterSource
 from facetvlp.domains.remote_sensing.samplers import GridTileSampler, RandomTileSampler
 
@@ -82,7 +83,7 @@ def test_scene_smaller_than_tile_gets_one_padded_tile(tmp_path):
 
 
 def test_stride_larger_than_size_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="stride"):
+    with pytest.raises(ConfigError, match="stride"):
         GridTileSampler([_blank_scene(tmp_path, 30, 20)], 8, 9)
 
 
