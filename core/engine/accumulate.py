@@ -70,7 +70,8 @@ def accumulate_gradients(
             with autocast:
                 per_batch.append(runner(batch, mask_ratio, features_only=True))
     sizes = [_item_count(outputs) for outputs in per_batch]
-    joined, leaves, lengths = join_outputs(per_batch, sizes)
+    joined, leaves, lengths = join_outputs(per_batch)
+    del per_batch  # the joined copy is the cache
     with autocast:
         losses = loss_of(joined, join_batches(batches))
     _refuse_loss_parameters_across_processes(losses["loss"], leaves)
@@ -125,7 +126,7 @@ def _item_count(outputs: dict) -> int:
                 if torch.is_tensor(v) and p[0] != "token_mask" and not is_shared(p, v))
 
 
-def join_outputs(per_batch: list[dict], sizes: list[int]):
+def join_outputs(per_batch: list[dict]):
     """The outputs of all micro-batches as one batch, plus the leaves the loss differentiates.
 
     Per-item tensors are concatenated along the item axis; token grids of different lengths (text
