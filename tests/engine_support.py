@@ -62,3 +62,32 @@ def run(cmd: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
 def losses(work_dir: Path) -> list[float]:
     lines = (work_dir / "log.jsonl").read_text().splitlines()
     return [json.loads(line)["loss"] for line in lines]
+
+
+ACCUM_CONFIG = """
+_base_ = [{runtime!r}]
+model = dict(type="ContrastiveModel", embed_dim=32, init_logit_bias={bias},
+             towers=dict(image=dict(type="TimmVisionTower", name="vit_tiny_patch16_224",
+                                    image_size=32, depth=2),
+                         text=dict(type="ScratchTextTower", tokenizer_file={tokenizer!r}, width=32,
+                                   depth=2, heads=2)))
+loss = dict(type={loss!r})
+train_data = dict(dataset=dict(type="SyntheticImageText", size=48, image_size=32), batch_size={batch},
+                  num_workers=0, shuffle=True)
+schedule = dict(max_steps={steps}, warmup_steps=1)
+optim = dict(lr=1e-3)
+engine = dict(precision="fp32", seed=3, deterministic=True, log_every=1, grad_accum={accum},
+              tensorboard=False, eval_at_end=False, clip_grad=1.0, threads=1)
+work_dir = {work_dir!r}
+"""
+
+
+def write_accum_config(folder: Path, work_dir: Path, tokenizer: Path, batch: int, accum: int,
+                       steps: int, loss: str = "CLIPLoss") -> Path:
+    """A small model with no dropout (so runs with other batch splits can agree to fp32 noise)."""
+    path = folder / f"accum_{loss}_b{batch}_k{accum}.py"
+    path.write_text(ACCUM_CONFIG.format(
+        runtime=str(REPO / "configs/_base_/default_runtime.py"), tokenizer=str(tokenizer),
+        bias=-2.0 if loss == "SigLIPLoss" else None, loss=loss, batch=batch, accum=accum,
+        steps=steps, work_dir=str(work_dir)))
+    return path

@@ -6,7 +6,6 @@ several:        `torchrun --nproc-per-node N -m facetvlp.cli train CONFIG`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from ..errors import CheckpointError
 from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
+from .accumulate import accumulate_gradients
 from .launch import Placement, any_rank_each, init_distributed
 from .options import EngineOptions
 from .precision import report_precision, resolve_precision
@@ -47,9 +47,18 @@ class TrainModule(nn.Module):
         self.model = model
         self.loss = loss
 
-    def forward(self, batch: dict, mask_ratio: float = 0.0) -> dict[str, torch.Tensor]:
-        outputs = self.model(batch, mask_ratio=mask_ratio,
-                             with_tokens=getattr(self.loss, "needs_tokens", False))
+    def forward(self, batch: dict, mask_ratio: float = 0.0, features_only: bool = False) -> dict:
+        # features_only: the model outputs alone, for grad accumulation (accumulate.py), which
+        # computes the loss once on the outputs of every micro-batch. It goes through forward so
+        # that DDP/FSDP see each tower pass.
+        outputs = self.features(batch, mask_ratio)
+        return outputs if features_only else self.loss_of(outputs, batch)
+
+    def features(self, batch: dict, mask_ratio: float = 0.0) -> dict:
+        return self.model(batch, mask_ratio=mask_ratio,
+                          with_tokens=getattr(self.loss, "needs_tokens", False))
+
+    def loss_of(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         return self.loss(outputs, batch)
 
 
@@ -338,14 +347,15 @@ def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, 
                            float(schedule.get("min_lr_ratio", 0.0)))
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                samples = 0
-                for micro in range(options.grad_accum):
-                    batch = move_to(next(batches), placement.device)
-                    samples += batch["size"]
-                    skipped_total += batch["skipped"]
-                    with gradient_sync(runner, micro == options.grad_accum - 1), autocast:
-                        losses = forward(batch, options.mask_ratio)
-                    (losses["loss"] / options.grad_accum).backward()
+                micro_batches = [move_to(next(batches), placement.device)
+                                 for _ in range(options.grad_accum)]
+                samples = sum(batch["size"] for batch in micro_batches)
+                skipped_total += sum(batch["skipped"] for batch in micro_batches)
+                # One loss over all micro-batches (GradCache): accumulation enlarges the
+                # contrastive batch instead of averaging k small ones.
+                losses = accumulate_gradients(forward, module.loss_of, micro_batches,
+                                              options.mask_ratio, autocast,
+                                              sync=lambda enabled: gradient_sync(runner, enabled))
                 if options.clip_grad:
                     torch.nn.utils.clip_grad_norm_(module.parameters(), options.clip_grad)
                 optimizer.step()
