@@ -34,7 +34,7 @@ def cmd_train(args) -> int:
 
     cfg = load_config(args.config, args.set + ([f"work_dir={args.work_dir}"] if args.work_dir else []))
     try:
-        summary = train(cfg, resume=args.resume)
+        summary = train(cfg, resume=args.resume, overwrite=args.overwrite)
     finally:
         shutdown_distributed()  # leave the process group cleanly under torchrun
     if os.environ.get("RANK", "0") != "0":
@@ -75,6 +75,9 @@ def cmd_inspect(args) -> int:
 
     summary = inspect_file(args.file)
     print(json.dumps(summary, indent=2, default=str))
+    if summary.get("error"):  # described, but not usable as data: say why on one line
+        print(f"facetvlp inspect: error: {args.file}: {summary['error']}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -161,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set schedule.max_steps=100")
     train.add_argument("--work-dir")
-    train.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    start.add_argument("--overwrite", action="store_true",
+                       help="delete the run the work dir holds (checkpoints, logs, metrics, plots) and start over")
     train.set_defaults(func=cmd_train)
 
     finetune = sub.add_parser("finetune", help="train a task model (segmentation) from a pre-trained encoder")

@@ -5,7 +5,13 @@ finding names. We extract findings from the FINDINGS + IMPRESSION text and print
 recall and F1 per finding (a finding counts as predicted when positive, and, in the first
 columns, also when uncertain). Reports indexed "No Indexing" are left out.
 
-    python benchmarks/report_extraction.py [--reports PATH] [--markdown]
+Both the negation rules in use (facetvlp.domains.medical.negation: ConText-style over negspacy's
+termset) and the rules they replaced (benchmarks/legacy_negation.py, tuned on these same IU
+reports) are scored, and both are also scored on an independent set neither was fitted to: the
+NegEx test sentences (Chapman et al.; ../shared/data/medical/negex_sentences, Apache-2.0, the
+development half of 1,188 physician-annotated sentences): given the condition, negated or not.
+
+    python benchmarks/report_extraction.py [--reports PATH] [--negex PATH] [--markdown]
 """
 
 from __future__ import annotations
@@ -16,20 +22,43 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from facetvlp.domains.medical.negation import NEGATIVE, mention_status
 from facetvlp.domains.medical.reports import (
     FINDING_NAMES, POSITIVE, UNCERTAIN, extract_findings, iu_mesh_findings,
 )
+from legacy_negation import legacy_status
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "medical" / "iu_xray_reports" / "indiana_reports.csv"
+RULES = {"legacy (regex, tuned on IU)": legacy_status, "ConText over negspacy (in use)": mention_status}
+
+SHARED_MEDICAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "medical"
+DEFAULT = SHARED_MEDICAL / "iu_xray_reports" / "indiana_reports.csv"
+NEGEX = SHARED_MEDICAL / "negex_sentences" / "annotations.tsv"
 
 
-def score(rows: list[dict[str, str]]):
+def score_negex(path: Path, status) -> tuple[Counter, int]:
+    """Negated-vs-affirmed counts on the NegEx sentences (the condition is located in its
+    sentence; rows whose condition text is not in the sentence are counted apart)."""
+    counts, missing = Counter(), 0
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))[1:]
+    for row in rows:
+        condition, sentence, truth = row[1].strip(), row[2], row[3].strip().lower()
+        at = sentence.lower().find(condition.lower())
+        if not condition or at < 0:
+            missing += 1
+            continue
+        p, t = status(sentence, at, at + len(condition)) == NEGATIVE, truth == "negated"
+        counts["tp" if p and t else "fp" if p else "fn" if t else "tn"] += 1
+    return counts, missing
+
+
+def score(rows: list[dict[str, str]], status=mention_status):
     counts = {mode: {name: Counter() for name in FINDING_NAMES} for mode in ("pos+unc", "pos")}
     for row in rows:
         truth = iu_mesh_findings(row["MeSH"])
         if truth is None:
             continue
-        statuses = extract_findings(" ".join(filter(None, (row["findings"], row["impression"]))))
+        statuses = extract_findings(" ".join(filter(None, (row["findings"], row["impression"]))), status=status)
         for mode, hot in (("pos+unc", {POSITIVE, UNCERTAIN}), ("pos", {POSITIVE})):
             predicted = {name for name, status in statuses.items() if status in hot}
             for name in FINDING_NAMES:
@@ -48,6 +77,7 @@ def prf(c: Counter) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=Path, default=DEFAULT)
+    parser.add_argument("--negex", type=Path, default=NEGEX)
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args()
     with open(args.reports, newline="", encoding="utf-8") as handle:
@@ -80,6 +110,24 @@ def main() -> None:
     else:
         print(f"{'micro average':28s} {'':7s} " + " ".join(f"{v:6.3f}" for v in both[:3]) + "   "
               + " ".join(f"{v:6.3f}" for v in both[3:]))
+    compare(rows, args.negex)
+
+
+def compare(rows: list[dict[str, str]], negex: Path) -> None:
+    """Old rules against new: IU micro P/R/F1 and NegEx negated P/R/F1."""
+    print("\n| rules | IU micro P/R/F1 (pos+unc) | IU micro P/R/F1 (pos) | NegEx negated P/R/F1 | NegEx accuracy |")
+    print("|---|---|---|---|---|")
+    for name, status in RULES.items():
+        counts = score(rows, status)
+        micro = {mode: sum((counts[mode][n] for n in FINDING_NAMES), Counter()) for mode in counts}
+        cells = ["/".join(f"{v:.3f}" for v in prf(micro[mode])) for mode in ("pos+unc", "pos")]
+        if negex.is_file():
+            c, missing = score_negex(negex, status)
+            accuracy = (c["tp"] + c["tn"]) / sum(c.values())
+            cells += ["/".join(f"{v:.3f}" for v in prf(c)), f"{accuracy:.3f} (n={sum(c.values())}, {missing} not located)"]
+        else:
+            cells += ["(no NegEx set)", ""]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ def run(recipe: str, split: str, seed: int, out_root: Path) -> dict:
     work_dir = out_root / f"{recipe}_{split}_seed{seed}"
     metrics = work_dir / "metrics.json"
     if not metrics.exists():
-        cmd = [sys.executable, "-m", "facetvlp", "train", str(config(recipe, split)),
-               "--set", f"engine.seed={seed}", "--set", f"work_dir={work_dir}"]
+        cmd = [sys.executable, "-m", "facetvlp", "train", str(config(recipe, split)), "--overwrite",
+               "--set", f"engine.seed={seed}", "--set", f"work_dir={work_dir}"]  # a run that never finished starts over
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")

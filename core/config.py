@@ -24,6 +24,8 @@ def parse_value(text: str) -> Any:
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"{path}: is a directory, not a config file")
     if not os.path.isfile(path):
         raise ConfigError(f"{path}: config file not found")
     try:

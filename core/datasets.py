@@ -24,9 +24,12 @@ class SyntheticImageText(SampleDataset):
     """
 
     def __init__(self, size: int = 256, image_size: int = 224, channels: int = 3, seed: int = 0,
-                 on_error: str = "raise"):
+                 augment: bool = False, on_error: str = "raise"):
+        """`augment`: a random horizontal flip and brightness jitter per item and epoch, drawn
+        from `sample_seed` (the augmentation the engine's exact-resume test needs)."""
         super().__init__(on_error=on_error, seed=seed)
         self.size, self.image_size, self.channels = size, image_size, channels
+        self.augment = augment
         self.data_seed = seed
         self.classes = list(COLOURS)
 
@@ -39,6 +42,11 @@ class SyntheticImageText(SampleDataset):
         colour = torch.tensor(COLOURS[self.classes[label]][: self.channels])
         noise = torch.rand(self.channels, self.image_size, self.image_size, generator=generator)
         image = 0.6 * colour.view(-1, 1, 1) + 0.4 * noise
+        if self.augment:
+            draw = torch.Generator().manual_seed(self.sample_seed(index))
+            if torch.rand((), generator=draw) < 0.5:
+                image = image.flip(-1)
+            image = image * (0.8 + 0.4 * torch.rand((), generator=draw))
         labels = torch.zeros(len(self.classes))
         labels[label] = 1.0
         name = self.classes[label]

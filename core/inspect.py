@@ -1,7 +1,9 @@
 """`facetvlp inspect FILE`: domains register one summariser per file kind.
 
-A summariser takes a path and returns a JSON-able dict (never patient identifiers), or
-raises a ReadError. The core keeps only the table; domains fill it when they are imported.
+A summariser takes a path and returns a JSON-able dict (never patient identifiers), or raises a
+ReadError. A summary may describe a file that is still unusable (a DICOM header whose pixels are
+cut off): it then carries ``"error"``, and `facetvlp inspect` exits non-zero. The core keeps only
+the table; domains fill it when they are imported.
 A summariser's errors name the file as its domain's errors do (by key for medical files); the
 core's own errors ("no such file", "no inspector") cannot tell whose file it is, so they name it by
 key (``file KEY``), never by path: the user has the path on their command line, and a loop over a
@@ -40,6 +42,8 @@ def inspect_file(path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise UnsupportedFileError(path, "no such file or directory", phi_paths=True)
+    if os.path.isdir(path):
+        raise UnsupportedFileError(path, "is a directory; inspect reads one file", phi_paths=True)
     name = Path(path).name.lower()
     # longest suffix first so ".osm.pbf" wins over ".pbf"
     for suffix in sorted(_BY_SUFFIX, key=len, reverse=True):

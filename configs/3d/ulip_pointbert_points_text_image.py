@@ -22,5 +22,5 @@ loss = dict(type="MultiPositiveLoss", pairs=[("points", "text"), ("points", "ima
 train_data = dict(dataset=dict(with_image=dict(size=224)), batch_size=128, num_workers=8)
 optim = dict(lr=5e-4, weight_decay=0.05)
 schedule = dict(max_steps=5000, warmup_steps=250)
-engine = dict(precision="bf16", threads=None, log_every=50, ckpt_every=1000)
+engine = dict(threads=None, log_every=50, ckpt_every=1000)  # precision "auto" (base)
 work_dir = "work_dirs/3d/ulip_pointbert_points_text_image"

@@ -1,6 +1,7 @@
-# Runtime defaults every config inherits: bf16 autocast, warmup + cosine, AdamW.
+# Runtime defaults every config inherits: bf16 autocast where the device runs bf16 natively
+# (else fp32), a checkpoint every 10 minutes, warmup + cosine, AdamW.
 engine = dict(
-    precision="bf16",
+    precision="auto",
     grad_accum=1,
     clip_grad=1.0,
     mask_ratio=0.0,
@@ -11,6 +12,7 @@ engine = dict(
     strategy="ddp",
     log_every=10,
     ckpt_every=0,
+    ckpt_every_minutes=10,
     keep_checkpoints=2,
     eval_at_end=True,
 )

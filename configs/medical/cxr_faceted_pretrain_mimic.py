@@ -39,5 +39,5 @@ eval = [
 ]
 optim = dict(lr=5e-4, weight_decay=0.2)
 schedule = dict(max_steps=20000, warmup_steps=1000)
-engine = dict(precision="bf16", mask_ratio=0.5, ckpt_every=1000)
+engine = dict(mask_ratio=0.5, ckpt_every=1000)  # precision "auto" (base)
 work_dir = "work_dirs/medical/cxr_faceted_pretrain_mimic"

@@ -38,5 +38,5 @@ eval = [
 ]
 optim = dict(lr=5e-4, weight_decay=0.1)
 schedule = dict(max_steps=5000, warmup_steps=250)
-engine = dict(precision="bf16", mask_ratio=0.5, log_every=50, ckpt_every=500, seed=0)
+engine = dict(mask_ratio=0.5, log_every=50, ckpt_every=500, seed=0)  # precision "auto" (base)
 work_dir = "work_dirs/remote_sensing/osm_captions_vit_small"

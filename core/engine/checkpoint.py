@@ -137,18 +137,49 @@ def model_state(tensors: dict[str, torch.Tensor], prefix: str = "model.") -> dic
 def load_model_weights(module: torch.nn.Module, path: str | os.PathLike, prefix: str = "model.") -> dict:
     """Load the model part of a checkpoint into `module`, strictly; returns the checkpoint meta."""
     tensors, meta = load_checkpoint(path)
-    state = model_state(tensors, prefix)
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{resolve_checkpoint(path)}: does not fit this model "
-            f"(missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
-            f"unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''})"
-        )
+    load_state_strictly(module, model_state(tensors, prefix), resolve_checkpoint(path))
     return meta
 
 
+def load_state_strictly(module: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:
+    """`module.load_state_dict(state)`; any missing or unexpected key is a CheckpointError."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: does not fit this model "
+            f"(missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
+            f"unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''})"
+        )
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step in a `step_<N>.safetensors` name, or None for any other file."""
+    digits = path.name[len("step_") : -len(".safetensors")]
+    if path.name.startswith("step_") and path.name.endswith(".safetensors") and digits.isdigit():
+        return int(digits)
+    return None
+
+
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The folder's step checkpoints, oldest step first (by the parsed number, not the name)."""
+    found = [(checkpoint_step(p), p) for p in folder.glob("step_*.safetensors")] if folder.is_dir() else []
+    return [p for step, p in sorted((s, p) for s, p in found if s is not None)]
+
+
 def prune_checkpoints(folder: Path, keep: int) -> None:
-    files = sorted(folder.glob("step_*.safetensors"))
+    """Keep the `keep` highest steps (0 = keep all) and, always, the file latest.json names."""
+    try:
+        current = json.loads((folder / LATEST).read_text())["file"]
+    except (OSError, ValueError, KeyError):
+        current = None
+    files = checkpoint_files(folder)
     for old in files[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+        if old.name != current:
+            old.unlink(missing_ok=True)
+
+
+def remove_checkpoints_after(folder: Path, step: int) -> None:
+    """On resume from `step`: drop later files a killed run saved but never published."""
+    for path in checkpoint_files(folder):
+        if checkpoint_step(path) > step:
+            path.unlink(missing_ok=True)

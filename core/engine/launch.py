@@ -45,8 +45,13 @@ def shutdown_distributed() -> None:
 
 def any_rank(flag: bool, placement: Placement) -> bool:
     """True on every rank if `flag` is true on any rank (agreeing on SIGTERM, for example)."""
+    return any_rank_each([flag], placement)[0]
+
+
+def any_rank_each(flags: list[bool], placement: Placement) -> list[bool]:
+    """`any_rank` for several flags in one collective."""
     if placement.world == 1:
-        return flag
-    value = torch.tensor([int(flag)], device=placement.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+        return list(flags)
+    values = torch.tensor([int(f) for f in flags], device=placement.device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in values.tolist()]

@@ -15,6 +15,7 @@ RANGES = {
     "clip_grad": optional(number_at_least(0.0)),  # 0 or None: no clipping
     "log_every": int_at_least(1),
     "ckpt_every": int_at_least(0),
+    "ckpt_every_minutes": number_at_least(0.0),
     "keep_checkpoints": int_at_least(1),
     "threads": optional(int_at_least(1)),
 }
@@ -22,7 +23,7 @@ RANGES = {
 
 @dataclass
 class EngineOptions:
-    precision: str = "bf16"  # "bf16" autocast or "fp32"
+    precision: str = "auto"  # "auto" (bf16 where the device runs it natively), "bf16" or "fp32"
     device: str | None = None  # None: cuda when available, else cpu
     grad_accum: int = 1
     clip_grad: float | None = 1.0
@@ -34,11 +35,16 @@ class EngineOptions:
     strategy: str = "ddp"  # or "fsdp" (FSDP2 fully_shard)
     find_unused_parameters: bool = False
     log_every: int = 10
-    ckpt_every: int = 0  # steps; 0 = only at the end
+    ckpt_every: int = 0  # steps; 0 = no step cadence
+    ckpt_every_minutes: float = 10.0  # also save when this much time passed since the last save; 0 = off
     keep_checkpoints: int = 2
     tensorboard: bool = True
     eval_at_end: bool = True
     threads: int | None = None  # torch intra-op threads on CPU
+    # Written by the engine into the run's dumped config.py (what "auto" became, and why); a value
+    # given in a config is ignored and overwritten.
+    precision_resolved: str | None = None
+    precision_reason: str | None = None
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None, where: str = "engine") -> "EngineOptions":
@@ -52,8 +58,8 @@ class EngineOptions:
         options = cls(**section)
         for key, rule in RANGES.items():
             check_value(getattr(options, key), rule, f"{where}.{key}")
-        if options.precision not in ("bf16", "fp32"):
-            raise ConfigError(f"{where}.precision must be 'bf16' or 'fp32', got {options.precision!r}")
+        if options.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"{where}.precision must be 'auto', 'bf16' or 'fp32', got {options.precision!r}")
         if options.strategy not in ("ddp", "fsdp"):
             raise ConfigError(f"{where}.strategy must be 'ddp' or 'fsdp', got {options.strategy!r}")
         if not 0.0 <= options.mask_ratio < 1.0:

@@ -1,5 +1,10 @@
 """What a run reports while it trains: a JSONL log, TensorBoard scalars and a progress bar with
-samples/s and ETA. Only the main rank writes."""
+samples/s and ETA. Only the main rank writes.
+
+A run that starts at step s > 0 (a resume) continues the log of steps <= s: lines a killed run
+wrote after its last checkpoint are dropped from log.jsonl and hidden in TensorBoard
+(`purge_step`), because the resumed run writes those steps again. A run from step 0 starts both
+afresh."""
 
 from __future__ import annotations
 
@@ -24,11 +29,12 @@ class RunLog:
         self.samples = 0
         if not enabled:
             return
-        self.jsonl = open(work_dir / "log.jsonl", "a", encoding="utf-8")
+        self.jsonl = open_log_at(work_dir / "log.jsonl", start_step)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(work_dir / "tensorboard"))
+            self.writer = SummaryWriter(str(work_dir / "tensorboard"),
+                                        purge_step=start_step + 1 if start_step else None)
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                         file=sys.stderr, disable=None)
 
@@ -55,6 +61,22 @@ class RunLog:
         for thing in (self.bar, self.writer, self.jsonl):
             if thing is not None:
                 thing.close()
+
+
+def open_log_at(path: Path, start_step: int):
+    """log.jsonl opened for appending after its lines of steps <= start_step (all others dropped)."""
+    kept = []
+    if start_step and path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line)["step"] <= start_step:
+                    kept.append(line + "\n")
+            except (ValueError, KeyError, TypeError):
+                pass  # a line cut short by the kill
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(path)
+    return open(path, "a", encoding="utf-8")
 
 
 def setup_logging(work_dir: Path | None, is_main: bool) -> None:

@@ -6,7 +6,6 @@ several:        `torchrun --nproc-per-node N -m facetvlp.cli train CONFIG`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -28,11 +27,14 @@ from ..errors import CheckpointError, ConfigError
 from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
-from .launch import Placement, any_rank, init_distributed
+from .accumulate import accumulate_gradients
+from .launch import Placement, any_rank_each, init_distributed
 from .options import EngineOptions
+from .precision import report_precision, resolve_precision
 from .run_log import RunLog, setup_logging
 from .sampler import ResumableSampler
 from .schedule import lr_at
+from .work_dir import prepare_work_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,18 @@ class TrainModule(nn.Module):
         self.model = model
         self.loss = loss
 
-    def forward(self, batch: dict, mask_ratio: float = 0.0) -> dict[str, torch.Tensor]:
-        outputs = self.model(batch, mask_ratio=mask_ratio,
-                             with_tokens=getattr(self.loss, "needs_tokens", False))
+    def forward(self, batch: dict, mask_ratio: float = 0.0, features_only: bool = False) -> dict:
+        # features_only: the model outputs alone, for grad accumulation (accumulate.py), which
+        # computes the loss once on the outputs of every micro-batch. It goes through forward so
+        # that DDP/FSDP see each tower pass.
+        outputs = self.features(batch, mask_ratio)
+        return outputs if features_only else self.loss_of(outputs, batch)
+
+    def features(self, batch: dict, mask_ratio: float = 0.0) -> dict:
+        return self.model(batch, mask_ratio=mask_ratio,
+                          with_tokens=getattr(self.loss, "needs_tokens", False))
+
+    def loss_of(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         return self.loss(outputs, batch)
 
 
@@ -105,23 +116,83 @@ def build_training(cfg: Any, placement: Placement, options: EngineOptions):
     return module, dataset, collator
 
 
-def wrap_parallel(module: TrainModule, placement: Placement, options: EngineOptions) -> nn.Module:
+def wrap_parallel(module: TrainModule, placement: Placement, options: EngineOptions,
+                  precision: str = "fp32") -> nn.Module:
     if placement.world == 1:
         return module
     if options.strategy == "fsdp":
         from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         mesh = init_device_mesh(placement.device.type, (placement.world,))
+        # bf16 compute and all-gathers, fp32 gradient reduction (sums of many small bf16
+        # gradients lose bits) and fp32 sharded master weights for the optimizer.
+        policy = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+                  if precision == "bf16" else MixedPrecisionPolicy())
         for tower in module.model.towers.values():
             for block in tower.blocks():
-                fully_shard(block, mesh=mesh)
-        fully_shard(module, mesh=mesh)
+                fully_shard(block, mesh=mesh, mp_policy=policy)
+        fully_shard(module, mesh=mesh, mp_policy=policy)
         return module
     ids = [placement.local_rank] if placement.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(
         module, device_ids=ids, find_unused_parameters=options.find_unused_parameters
     )
+
+
+def gradient_sync(runner: nn.Module, enabled: bool):
+    """Skip the gradient all-reduce / reduce-scatter on accumulation micro-steps but the last.
+
+    DDP: `no_sync()` around the forward. FSDP2: `set_requires_gradient_sync`, read in backward.
+    A single process has nothing to sync."""
+    if hasattr(runner, "set_requires_gradient_sync"):
+        runner.set_requires_gradient_sync(enabled)
+        return contextlib.nullcontext()
+    if not enabled and hasattr(runner, "no_sync"):
+        return runner.no_sync()
+    return contextlib.nullcontext()
+
+
+def load_initial_weights(module: TrainModule, path: str) -> None:
+    """`load_from`: the model's weights, strictly; the loss's own parameters (the ITM fusion
+    block) too when the file has them and this run's loss has parameters to take them."""
+    tensors, _ = ckpt.load_checkpoint(path)
+    source = ckpt.resolve_checkpoint(path)
+    ckpt.load_state_strictly(module.model, ckpt.model_state(tensors, "model.model."), source)
+    loss_state = ckpt.model_state(tensors, "model.loss.")
+    loss_takes = bool(module.loss.state_dict())
+    if loss_state and loss_takes:
+        ckpt.load_state_strictly(module.loss, loss_state, source)
+        log.info("initialised the model and the loss's parameters from %s", path)
+    elif loss_state:
+        log.info("initialised the model from %s; its loss parameters are unused by this loss", path)
+    else:
+        log.info("initialised the model from %s%s", path,
+                 "; the loss's parameters start fresh (none in the file)" if loss_takes else "")
+
+
+def evaluate_trained(cfg: Any, module: TrainModule, placement: Placement, options: EngineOptions) -> dict:
+    """`eval_at_end`: rank 0 evaluates; the other ranks only help gather FSDP2 shards.
+
+    Under FSDP2 the parameters are shards (DTensors) that a single rank cannot run, so every
+    rank takes part in gathering the full weights and rank 0 evaluates an unsharded copy. The
+    other ranks do not wait at a barrier: no collective is left, and a barrier's timeout
+    (30 min gloo, 10 min nccl) would kill a long evaluation."""
+    from ..eval.run import evaluate
+
+    model = module.model
+    if placement.world > 1 and options.strategy == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if not placement.is_main:
+            return {}
+        where = f"{cfg.get('config_file', 'config')}: model"
+        model = build(MODELS, require(cfg, "model"), where=where)
+        ckpt.load_state_strictly(model, ckpt.model_state(state, "model."), "the trained FSDP2 model")
+    if not placement.is_main:
+        return {}
+    return evaluate(cfg, model=model, device=str(placement.device))
 
 
 def state_tensors(module: TrainModule, optimizer, placement: Placement):
@@ -200,16 +271,23 @@ class StopFlag:
 
 
 @checks_config
-def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
-    options = EngineOptions.from_config(cfg.get("engine"), where=f"{cfg.get('config_file', 'config')}: engine")
+def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train from `cfg` in its work dir: `resume` continues the run there, `overwrite` deletes it;
+    with neither, a work dir that holds a run is refused (see work_dir.py)."""
+    where = cfg.get("config_file", "config")
+    options = EngineOptions.from_config(cfg.get("engine"), where=f"{where}: engine")
     placement = init_distributed(options.device)
     work_dir = Path(cfg["work_dir"])
-    if placement.is_main:
-        (work_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        redacted(cfg).dump(str(work_dir / "config.py"))  # medical data paths may name patients
+    removed = prepare_work_dir(work_dir, resume, overwrite, where, clear=placement.is_main)
     if placement.world > 1:
         dist.barrier()
     setup_logging(work_dir, placement.is_main)
+    # resolved now for config.py; logged once the model is built, so a config error stays one line
+    precision, precision_reason = resolve_precision(options.precision, placement.device)
+    cfg["engine"] = {**dict(cfg.get("engine") or {}), "precision_resolved": precision,
+                     "precision_reason": precision_reason}
+    if placement.is_main:
+        redacted(cfg).dump(str(work_dir / "config.py"))  # medical data paths may name patients
     if options.threads:
         torch.set_num_threads(options.threads)
     if options.deterministic:
@@ -223,17 +301,19 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     sampler = ResumableSampler(len(dataset), int(data_cfg.get("batch_size", 32)), placement.world,
                                placement.rank, options.grad_accum, options.seed,
                                shuffle=data_cfg.get("shuffle", True))
+    if removed:
+        log.info("--overwrite: removed the previous run in %s (%s)", work_dir, removed)
+    report_precision(options.precision, placement.device, precision, precision_reason)
     if cfg.get("load_from"):
         # Weights only (an imported open_clip model, another run's checkpoint); a resumed run's own
         # checkpoint, restored below, takes precedence.
-        ckpt.load_model_weights(module.model, cfg["load_from"], prefix="model.model.")
-        log.info("initialised the model from %s", cfg["load_from"])
+        load_initial_weights(module, cfg["load_from"])
     if cfg.get("init_encoder_from"):  # fine-tuning: the encoder only, by key, with a report
         from ..heads.encoder_init import load_encoder
 
         load_encoder(module.model, cfg["init_encoder_from"])
     # FSDP2 replaces parameters with sharded DTensors, so the optimizer is built after wrapping.
-    runner = wrap_parallel(module, placement, options)
+    runner = wrap_parallel(module, placement, options, precision)
     optimizer = build_optimizer(module, dict(cfg.get("optim", {})))
     base_lr = optimizer.defaults["lr"]
 
@@ -241,6 +321,8 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     if resume:
         try:
             step = restore_training_state(work_dir / "checkpoints", module, optimizer, placement)
+            if placement.is_main:
+                ckpt.remove_checkpoints_after(work_dir / "checkpoints", step)
             log.info("resumed from step %d", step)
         except CheckpointError as exc:
             if "no latest.json" not in str(exc):
@@ -249,13 +331,16 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     if step == 0:
         torch.manual_seed(options.seed + placement.rank)  # per-rank masking / dropout streams
 
+    # Hugging Face towers come out of from_pretrained in eval mode: dropout must be switched on.
+    # ContrastiveModel.train keeps fully frozen towers in eval mode (no dropout, no BN drift).
+    module.train()
     forward = torch.compile(runner) if options.compile else runner
-    autocast = torch.autocast(placement.device.type, dtype=torch.bfloat16,
-                              enabled=options.precision == "bf16")
+    autocast = torch.autocast(placement.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     stop = StopFlag()
     run_log = RunLog(work_dir, max_steps, step, placement.is_main, options.tensorboard)
     spe = sampler.steps_per_epoch
     skipped_total, last_losses, started = 0, {}, time.perf_counter()
+    saved_step, saved_time = step, time.monotonic()
     log.info("training %d steps, %d per epoch, global batch %d on %d process(es), %s",
              max_steps, spe, sampler.global_batch, placement.world, placement.device)
     try:
@@ -280,15 +365,15 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
                 lr = base_lr * factor
                 for group in optimizer.param_groups:
                     group["lr"] = group.get("initial_lr", base_lr) * factor
-                samples = 0
-                for micro in range(options.grad_accum):
-                    batch = move_to(next(batches), placement.device)
-                    samples += batch["size"]
-                    skipped_total += batch["skipped"]
-                    sync = (micro == options.grad_accum - 1 or not hasattr(runner, "no_sync"))
-                    with (contextlib.nullcontext() if sync else runner.no_sync()), autocast:
-                        losses = forward(batch, options.mask_ratio)
-                    (losses["loss"] / options.grad_accum).backward()
+                micro_batches = [move_to(next(batches), placement.device)
+                                 for _ in range(options.grad_accum)]
+                samples = sum(batch["size"] for batch in micro_batches)
+                skipped_total += sum(batch["skipped"] for batch in micro_batches)
+                # One loss over all micro-batches (GradCache): accumulation enlarges the
+                # contrastive batch instead of averaging k small ones.
+                losses = accumulate_gradients(forward, module.loss_of, micro_batches,
+                                              options.mask_ratio, autocast,
+                                              sync=lambda enabled: gradient_sync(runner, enabled))
                 if options.clip_grad:
                     torch.nn.utils.clip_grad_norm_(module.parameters(), options.clip_grad)
                 optimizer.step()
@@ -299,14 +384,18 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
                 write = step % options.log_every == 0 or step == max_steps
                 run_log.step(step, {**last_losses, "skipped": skipped_total},
                              samples * placement.world, write)
-                stopping = any_rank(stop.raised, placement)
-                if stopping or (options.ckpt_every and step % options.ckpt_every == 0):
+                minutes = (time.monotonic() - saved_time) / 60
+                stopping, overdue = any_rank_each(
+                    [stop.raised, bool(options.ckpt_every_minutes) and minutes >= options.ckpt_every_minutes],
+                    placement)
+                if stopping or overdue or (options.ckpt_every and step % options.ckpt_every == 0):
                     save_training_state(work_dir / "checkpoints", module, optimizer, step, epoch,
                                         cfg, placement, options)
+                    saved_step, saved_time = step, time.monotonic()
                 if stopping:
                     log.warning("SIGTERM: saved step %d, exiting; continue with --resume", step)
                     return {"stopped_at": step}
-        if not (options.ckpt_every and step % options.ckpt_every == 0):  # not saved just now
+        if saved_step != step:
             save_training_state(work_dir / "checkpoints", module, optimizer, step, step // spe,
                                 cfg, placement, options)
     finally:
@@ -322,10 +411,8 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     }
     if placement.is_main:
         write_train_outputs(work_dir, summary)
-    if options.eval_at_end and cfg.get("eval") and placement.is_main:
-        from ..eval.run import evaluate
-
-        summary.update(evaluate(cfg, model=module.model))
+    if options.eval_at_end and cfg.get("eval"):
+        summary.update(evaluate_trained(cfg, module, placement, options))
     return summary
 
 

@@ -28,16 +28,20 @@ def evaluate(cfg: Any, checkpoint: str | None = None, model=None, device: str | 
         model = build(MODELS, require(cfg, "model"), where=f"{where}: model")
         if checkpoint is not None:
             load_model_weights(model, checkpoint, prefix="model.model.")
+    was_training = model.training  # an evaluation during training gives train mode back
     model = model.to(device).eval()
     out_dir = Path(cfg["work_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, float] = {}
-    for label, eval_cfg in evaluator_configs(cfg.get("eval"), where):
-        evaluator = build(EVALUATORS, eval_cfg, where=f"{where}: {label}")
-        found = evaluator(model, device, out_dir)
-        log.info("%s: %s", type(evaluator).__name__,
-                 ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in found.items()))
-        results.update(found)
+    try:
+        for label, eval_cfg in evaluator_configs(cfg.get("eval"), where):
+            evaluator = build(EVALUATORS, eval_cfg, where=f"{where}: {label}")
+            found = evaluator(model, device, out_dir)
+            log.info("%s: %s", type(evaluator).__name__,
+                     ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in found.items()))
+            results.update(found)
+    finally:
+        model.train(was_training)
     metrics_file = out_dir / "metrics.json"
     merged = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     merged.update(results)

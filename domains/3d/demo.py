@@ -59,7 +59,7 @@ def run_demo(work_dir: Path, device: str = "cpu") -> dict[str, float]:
     from facetvlp.core.engine import train
 
     work_dir = Path(work_dir)
-    summary = train(demo_config(work_dir, device))
+    summary = train(demo_config(work_dir, device), overwrite=True)  # a demo always starts over
     headline = {
         "lidar_tiles/top1": summary["lidar_tiles/top1"],
         "lidar_tiles/balanced_accuracy": summary["lidar_tiles/balanced_accuracy"],

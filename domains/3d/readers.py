@@ -2,20 +2,25 @@
 
 open3d reads PCD/PLY/XYZ/PTS clouds and OBJ/OFF/PLY/STL meshes, laspy (+ lazrs) reads LAS/LAZ,
 numpy reads NPY/NPZ. open3d returns an empty cloud, and only prints a warning, when a file is
-missing or cannot be parsed; here every such case raises a typed `PointCloudReadError` that names
-the file and the reason, so a dataset in `on_error="skip"` mode can count it.
+missing or cannot be parsed, and reads some broken files without a word (see file_layouts.py);
+here every such case raises a typed `PointCloudReadError` that names the file and the reason, so
+a dataset in `on_error="skip"` mode can count it. Nothing a native library prints reaches the
+terminal: the reason is in the error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facetvlp.core.errors import ReadError, UnsupportedFileError
+
+from .file_layouts import LayoutError, check_pcd_complete, check_ply_complete, ply_header, read_off
 
 CLOUD_SUFFIXES = (".pcd", ".xyz", ".xyzn", ".xyzrgb", ".pts")
 MESH_SUFFIXES = (".obj", ".off", ".stl")
@@ -101,6 +106,8 @@ def read_points(
     """
     path = os.fspath(path)
     suffix = Path(path).suffix.lower()
+    if os.path.isdir(path):
+        raise PointCloudNotFoundError(path, "is a directory, not a file")
     if suffix not in ALL_SUFFIXES:
         raise UnsupportedPointFileError(
             path, f"'{suffix or '(no suffix)'}' is not a 3D format we read; "
@@ -121,7 +128,8 @@ def read_points(
     cloud = _drop_nonfinite(cloud)
     if len(cloud) == 0:
         raise EmptyPointCloudError(
-            path, f"no finite points ({cloud.dropped_nonfinite} had NaN/inf coordinates)"
+            path, f"no finite points (all {cloud.dropped_nonfinite} had NaN/inf coordinates)"
+            if cloud.dropped_nonfinite else "the file holds no points"
         )
     cloud.meta.update(source=Path(path).name, points=len(cloud),
                       dropped_nonfinite=cloud.dropped_nonfinite)
@@ -130,16 +138,48 @@ def read_points(
 
 # -- open3d clouds ------------------------------------------------------------------------------
 
+@contextlib.contextmanager
 def _open3d_quiet():
+    """open3d and the RPly library inside it print parse failures straight to the process's
+    stdout/stderr (C stdio, past Python's sys.stderr); we raise instead, so both descriptors
+    point at /dev/null for the call. Process-wide while it lasts: readers run in loader workers
+    or the main thread, not beside other printing threads."""
     import open3d as o3d
 
-    # open3d reports parse failures only as printed warnings; we raise instead, so silence them
-    return o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _check_layout(path: str) -> int | None:
+    """What open3d does not verify (file_layouts.py): a typed error instead of zeros or garbage.
+    Returns the point count a PCD header declares."""
+    name = path.lower()
+    try:
+        if name.endswith(".ply"):
+            check_ply_complete(path)
+        elif name.endswith(".pcd"):
+            return check_pcd_complete(path)
+    except LayoutError as exc:
+        raise PointCloudFormatError(path, str(exc)) from None
+    return None
 
 
 def _read_open3d_cloud(path: str) -> PointCloud:
     import open3d as o3d
 
+    expected = _check_layout(path)
     # the tensor reader keeps every PCD field (intensity, curvature ...); the legacy one drops them
     with _open3d_quiet():
         tcloud = o3d.t.io.read_point_cloud(path)
@@ -150,7 +190,6 @@ def _read_open3d_cloud(path: str) -> PointCloud:
             f"{Path(path).suffix.lstrip('.').upper()} file)"
         )
     xyz = attrs["positions"].astype(np.float64)
-    expected = pcd_declared_points(path) if path.lower().endswith(".pcd") else None
     if expected is not None and expected != len(xyz):
         raise PointCloudFormatError(path, f"header declares {expected} points, read {len(xyz)}")
     rgb = attrs.get("colors")
@@ -174,29 +213,13 @@ def _unit_colours(colours: np.ndarray) -> np.ndarray:
     return colours.astype(np.float32)
 
 
-_PCD_POINTS = re.compile(rb"^POINTS\s+(\d+)", re.MULTILINE)
-
-
-def pcd_declared_points(path: str) -> int | None:
-    """The POINTS count of a PCD header; open3d reads fewer points silently in some truncations."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    end = head.find(b"\nDATA")
-    match = _PCD_POINTS.search(head[: end if end >= 0 else len(head)])
-    return int(match.group(1)) if match else None
-
-
 def ply_face_count(path: str) -> int:
-    """Number of triangle faces a PLY header declares (0 for a pure point cloud)."""
-    with open(path, "rb") as f:
-        head = f.read(8192)
-    if not head.startswith(b"ply"):
-        raise PointCloudFormatError(path, "not a PLY file (missing 'ply' magic)")
-    end = head.find(b"end_header")
-    if end < 0:
-        raise PointCloudFormatError(path, "PLY header has no end_header in its first 8 KiB")
-    match = re.search(rb"^element\s+face\s+(\d+)", head[:end], re.MULTILINE)
-    return int(match.group(1)) if match else 0
+    """Number of faces a PLY header declares (0 for a pure point cloud)."""
+    try:
+        _, elements, _ = ply_header(path)
+    except LayoutError as exc:
+        raise PointCloudFormatError(path, str(exc)) from None
+    return sum(count for name, count, _ in elements if name == "face")
 
 
 # -- meshes -------------------------------------------------------------------------------------
@@ -208,13 +231,27 @@ def read_mesh(path: str | os.PathLike):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise PointCloudNotFoundError(path, "no such file")
-    with _open3d_quiet():
-        mesh = o3d.io.read_triangle_mesh(path)
+    if path.lower().endswith(".off"):
+        mesh = _read_off_mesh(path)
+    else:
+        _check_layout(path)
+        with _open3d_quiet():
+            mesh = o3d.io.read_triangle_mesh(path)
     if len(mesh.vertices) == 0:
         raise PointCloudFormatError(path, "open3d could not read any mesh vertices")
     if len(mesh.triangles) == 0:
         raise PointCloudFormatError(path, "the mesh has vertices but no triangles to sample")
     return mesh
+
+
+def _read_off_mesh(path: str):
+    import open3d as o3d
+
+    try:
+        vertices, triangles = read_off(path)
+    except LayoutError as exc:
+        raise PointCloudFormatError(path, str(exc)) from None
+    return o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(triangles))
 
 
 def sample_mesh(path: str, n_points: int, sampling: str = "uniform", seed: int = 0) -> PointCloud:
@@ -245,12 +282,19 @@ def sample_mesh(path: str, n_points: int, sampling: str = "uniform", seed: int =
 
 # -- LAS / LAZ ----------------------------------------------------------------------------------
 
+try:  # the LAZ decompressor raises its own type on a cut or corrupt chunk
+    from lazrs import LazrsError
+
+    _LAZ_ERRORS: tuple[type[BaseException], ...] = (LazrsError,)
+except ImportError:  # laspy without lazrs reads LAS only
+    _LAZ_ERRORS = ()
+
 def _read_las(path: str) -> PointCloud:
     import laspy
 
     try:
         las = laspy.read(path)
-    except (laspy.errors.LaspyException, ValueError, EOFError, OSError) as exc:
+    except (laspy.errors.LaspyException, ValueError, EOFError, OSError, *_LAZ_ERRORS) as exc:
         raise PointCloudFormatError(path, f"laspy could not read it: {exc}") from exc
     dims = set(las.point_format.dimension_names)
     # x/y/z are the scaled, offset coordinates (X * scale + offset), in the file's CRS units

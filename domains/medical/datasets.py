@@ -117,7 +117,7 @@ def open_table(path: str | os.PathLike) -> io.TextIOBase:
     """A text handle on a .csv, .csv.gz or single-member .zip table."""
     path = Path(path)
     if not path.is_file():
-        raise TableFormatError(path, "no such file")
+        raise TableFormatError(path, "is a directory" if path.is_dir() else "no such file")
     try:
         if path.suffix == ".gz":
             return io.TextIOWrapper(gzip.open(path), encoding="utf-8", newline="")
@@ -144,6 +144,28 @@ def read_csv(path: str | os.PathLike, required: Iterable[str]) -> list[dict[str,
     missing = [c for c in required if c not in reader.fieldnames]
     if missing:
         raise TableFormatError(path, f"missing column(s) {missing}; found {reader.fieldnames}")
+    return rows
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line; anything else is a TableFormatError naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableFormatError(path, "is a directory" if path.is_dir() else "no such file")
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise TableFormatError(path, f"line {number}: not JSON ({exc.msg})") from None
+                    if not isinstance(row, dict):
+                        raise TableFormatError(path, f"line {number}: expected an object")
+                    rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise TableFormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return rows
 
 
@@ -379,7 +401,7 @@ class CXRManifestDataset(CXRDataset):
         manifest = Path(manifest)
         root = Path(root) if root else manifest.parent
         if manifest.suffix.lower() in (".jsonl", ".ndjson"):
-            rows = self._read_jsonl(manifest)
+            rows = read_jsonl(manifest)
         else:
             rows = read_csv(manifest, required=("path",))
         records = []
@@ -390,23 +412,6 @@ class CXRManifestDataset(CXRDataset):
                                   report=row.get("report") or None, group=row.get("group") or None))
         classes = list(classes or sorted({label for r in records for label in r.labels}))
         super().__init__(records, classes, root=root, **kwargs)
-
-    @staticmethod
-    def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-        if not path.is_file():
-            raise TableFormatError(path, "no such file")
-        rows = []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise TableFormatError(path, f"line {number}: not JSON ({exc.msg})") from None
-                    if not isinstance(row, dict):
-                        raise TableFormatError(path, f"line {number}: expected an object")
-                    rows.append(row)
-        return rows
 
 
 @DATASETS.register_module()

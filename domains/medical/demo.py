@@ -55,7 +55,7 @@ def run_demo(work_dir: Path, device: str = "cpu") -> dict[str, float]:
     from facetvlp.core.engine import train
 
     work_dir = Path(work_dir)
-    summary = train(demo_config(work_dir, device))
+    summary = train(demo_config(work_dir, device), overwrite=True)  # a demo always starts over
     headline = {
         "tb_cxr/top1": summary["tb_cxr/top1"],
         "tb_cxr/balanced_accuracy": summary["tb_cxr/balanced_accuracy"],

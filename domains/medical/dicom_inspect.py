@@ -32,11 +32,11 @@ def looks_like_dicom(path: str) -> bool:
     if head[128:132] == b"DICM":
         return True
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # elements are parsed (and warned about) while iterated
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True)
-        # A forced parse of arbitrary bytes yields junk tags; real data sets start with group 0008.
-        return any(element.tag.group == 0x0008 and element.keyword for element in ds)
+            # A forced parse of arbitrary bytes yields junk tags; real data sets start with group 0008.
+            return any(element.tag.group == 0x0008 and element.keyword for element in ds)
     except Exception:
         return False
 

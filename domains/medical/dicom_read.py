@@ -7,6 +7,9 @@ Output range (documented in docs/medical_dicom.md):
 * ``window=None``: the modality values themselves (Hounsfield units for CT, stored values scaled by
   Rescale Slope/Intercept otherwise; colour images in their stored 0..2**bits-1 range), not inverted.
 
+Enhanced multi-frame objects keep the rescale and the window in their functional groups, per frame
+(see frame_rescale, frame_window); Pixel Padding never sets a min..max or percentile window.
+
 Shapes: grey (H, W); colour (H, W, 3); multi-frame (F, H, W) or (F, H, W, 3); ``frame=i`` decodes
 only frame ``i``; ``frame="first"`` always gives one 2D image.
 
@@ -202,7 +205,8 @@ def read_dicom(
     pixels, photometric = _decode(ds, path, frame)
     meta = safe_meta(ds)
     if photometric in _MONOCHROME:
-        array, meta["window_source"] = _grey_to_float(pixels, ds, window, percentiles)
+        decoded = range(frames) if frame is None else range(frame, frame + 1)
+        array, meta["window_source"] = _grey_to_float(pixels, ds, window, percentiles, decoded)
         if photometric == "MONOCHROME1" and window is not None:
             np.subtract(1.0, array, out=array)  # MONOCHROME1: low values are white
     else:
@@ -312,33 +316,113 @@ def _decode_ybr_jpeg_as_rgb(ds: pydicom.Dataset, frame: int | None) -> np.ndarra
     return out[0] if frame is not None or frames == 1 else out
 
 
-def _grey_to_float(pixels, ds, window, percentiles) -> tuple[np.ndarray, str | None]:
+def _grey_to_float(pixels, ds, window, percentiles, frames) -> tuple[np.ndarray, str | None]:
+    """Modality values (and a window) for grey ``pixels`` holding the frames ``frames`` (a range).
+
+    Enhanced multi-frame objects keep Rescale Slope/Intercept and Window Center/Width in their
+    functional groups, possibly different for each frame; a frame axis is present when
+    ``len(frames) > 1``.
+    """
     if window == "header" and "VOILUTSequence" in ds:
         # a LUT is indexed by integer modality values, so it runs before the float conversion
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
         shown = apply_voi_lut(apply_modality_lut(pixels, ds), ds, prefer_lut=True)
         return scale_to_unit(shown.astype(np.float32), 0.0, 2.0**bits - 1), "voi_lut"
+    padding = padding_mask(pixels, ds)  # on stored values, before any rescale
     if "ModalityLUTSequence" in ds:
         array = apply_modality_lut(pixels, ds).astype(np.float32, copy=False)
     else:
         array = pixels.astype(np.float32)  # the one copy; everything below is in place
-        slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-        if slope is not None and float(slope) != 1.0:
-            array *= float(slope)
-        if intercept is not None and float(intercept) != 0.0:
-            array += float(intercept)
+        slopes, intercepts = zip(*(frame_rescale(ds, index) for index in frames))
+        _rescale_in_place(array, np.array(slopes), np.array(intercepts))
     if window is None:
         return array, None
     if window == "header":
-        header = header_window(ds)
-        if header is None:
-            return scale_to_unit(array, float(array.min()), float(array.max())), "min_max"
-        center, width, function = header
-        return apply_window(array, center, width, function), "header"
+        windows = [frame_window(ds, index) for index in frames]
+        if any(w is None for w in windows):
+            low, high = display_range(array, padding, None)
+            return scale_to_unit(array, low, high), "min_max"
+        if len(set(windows)) == 1:
+            return apply_window(array, *windows[0]), "header"
+        for plane, frame_window_ in zip(array, windows):  # one window per frame
+            apply_window(plane, *frame_window_)
+        return array, "header"
     if window == "percentile":
-        low, high = np.percentile(array, percentiles)
-        return scale_to_unit(array, float(low), float(high)), "percentile"
+        low, high = display_range(array, padding, percentiles)
+        return scale_to_unit(array, low, high), "percentile"
     return apply_window(array, float(window[0]), float(window[1]), "LINEAR"), "explicit"
+
+
+def _rescale_in_place(array: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray) -> None:
+    """value = stored * slope + intercept, with one (slope, intercept) per frame of ``array``."""
+    if np.ptp(slopes) == 0 and np.ptp(intercepts) == 0:  # the common case: scalars, no broadcast
+        if slopes[0] != 1.0:
+            array *= float(slopes[0])
+        if intercepts[0] != 0.0:
+            array += float(intercepts[0])
+        return
+    per_frame = (-1,) + (1,) * (array.ndim - 1)
+    array *= slopes.astype(np.float32).reshape(per_frame)
+    array += intercepts.astype(np.float32).reshape(per_frame)
+
+
+def display_range(array: np.ndarray, padding: np.ndarray | None, percentiles) -> tuple[float, float]:
+    """min..max (or the given percentiles) of the values that are not Pixel Padding."""
+    values = array if padding is None else array[~padding]
+    if values.size == 0:  # an image of nothing but padding
+        return 0.0, 0.0
+    if percentiles is None:
+        return float(values.min()), float(values.max())
+    low, high = np.percentile(values, percentiles)
+    return float(low), float(high)
+
+
+def functional_group(ds: pydicom.Dataset, keyword: str, frame: int) -> pydicom.Dataset | None:
+    """The first item of functional group macro ``keyword`` for frame ``frame`` (0-based) of an
+    enhanced multi-frame object: the Per-Frame group wins over the Shared one (PS3.3 C.7.6.16);
+    None when neither has it (and for every classic single-frame object)."""
+    for groups, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        sequence = ds.get(groups)
+        if sequence is not None and index < len(sequence):
+            macro = sequence[index].get(keyword)
+            if macro:
+                return macro[0]
+    return None
+
+
+def frame_rescale(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float]:
+    """(Rescale Slope, Rescale Intercept) of one frame: from the Pixel Value Transformation
+    functional group of an enhanced object, else from the top level, else (1, 0)."""
+    source = functional_group(ds, "PixelValueTransformationSequence", frame) or ds
+    slope, intercept = source.get("RescaleSlope"), source.get("RescaleIntercept")
+    return (1.0 if slope is None else float(slope)), (0.0 if intercept is None else float(intercept))
+
+
+def frame_window(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float, str] | None:
+    """The header window of one frame: the Frame VOI LUT functional group of an enhanced object,
+    else the top-level Window Center/Width (see header_window)."""
+    return header_window(functional_group(ds, "FrameVOILUTSequence", frame) or ds)
+
+
+def padding_range(ds: pydicom.Dataset) -> tuple[int, int] | None:
+    """The stored values that are Pixel Padding (PS3.3 C.7.5.1.1.2): Pixel Padding Value alone, or
+    the inclusive range up to Pixel Padding Range Limit; None when the header declares none."""
+    value, limit = ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit")
+    try:
+        value = None if value is None else int(value)
+        limit = value if limit is None else int(limit)
+    except (TypeError, ValueError):  # an undecodable value (bytes of an ambiguous VR): ignore it
+        return None
+    return None if value is None else (min(value, limit), max(value, limit))
+
+
+def padding_mask(stored: np.ndarray, ds: pydicom.Dataset) -> np.ndarray | None:
+    """True where a stored value is padding (air outside the reconstruction circle ...), or None."""
+    bounds = padding_range(ds)
+    if bounds is None:
+        return None
+    mask = (stored >= bounds[0]) & (stored <= bounds[1])
+    return mask if mask.any() else None
 
 
 def _colour_to_float(pixels, ds, photometric, window, percentiles) -> tuple[np.ndarray, str | None]:

@@ -2,8 +2,10 @@
 
 Slices are ordered by ImagePositionPatient projected on the normal (row direction x column
 direction), not by InstanceNumber, which scanners number in either direction. A folder that mixes
-series, orientations or slice sizes, or whose slice gaps are uneven (missing slices), raises an
-error naming the folder and what is wrong instead of returning a silently distorted volume.
+series, orientations or slice sizes, whose slice gaps are uneven (missing slices), or whose slice
+corners do not lie on one line raises an error naming the folder and what is wrong instead of
+returning a silently distorted volume. A gantry-tilted CT (every slice shifted in-plane by the
+same step) gets a sheared affine that puts each slice where the scanner did.
 
 `meta["affine"]` follows MONAI's PydicomReader (swap_ij=True, affine_lps_to_ras=True): it maps
 the voxel index (i = column, j = row, k = slice) to RAS millimetres. Our array is indexed
@@ -29,8 +31,11 @@ from .dicom_read import (
     NotAnImageError,
     NotDicomError,
     UnsupportedSyntaxError,
+    display_range,
     apply_window,
+    frame_rescale,
     header_window,
+    padding_range,
     read_dicom,
     read_header,
     safe_meta,
@@ -63,6 +68,8 @@ class DicomVolume:
 # Relative tolerance on slice gaps: scanners write positions with ~0.01 mm rounding.
 _GAP_TOLERANCE = 0.05
 _ORIENTATION_TOLERANCE = 1e-4
+# In-plane shift per slice, relative to the spacing, below which slices count as untilted (0.57°).
+_TILT_TOLERANCE = 0.01
 
 
 def read_dicom_series(
@@ -108,8 +115,9 @@ def read_dicom_series(
     headers = [headers[i] for i in order]
     depth, positions = depth[order], positions[order]
     slice_spacing = _slice_spacing(folder, headers, depth)
+    slice_step = _slice_step(folder, positions, normal, slice_spacing)
 
-    slices = []
+    slices, padding = [], []
     for path, header in headers:
         if int(header.get("NumberOfFrames", 1) or 1) > 1:
             raise SeriesError(folder, f"slice file {file_key(path)} is multi-frame; enhanced multi-frame "
@@ -118,9 +126,14 @@ def read_dicom_series(
             slices.append(read_dicom(path, window=None).array)
         except NotAnImageError as exc:
             raise SeriesError(folder, f"slice file {file_key(path)}: {exc.reason}") from exc
+        padding.append(modality_padding_mask(slices[-1], header))
     volume = np.stack(slices)
     first = headers[0][1]
-    volume, window_source = window_volume(volume, first, window, percentiles)
+    if all(mask is None for mask in padding):
+        padding = None
+    else:
+        padding = np.stack([np.zeros(volume.shape[1:], bool) if mask is None else mask for mask in padding])
+    volume, window_source = window_volume(volume, first, window, percentiles, padding)
     if first.get("PhotometricInterpretation") == "MONOCHROME1" and window is not None:
         np.subtract(1.0, volume, out=volume)  # as read_dicom: 0 is black on display
 
@@ -132,7 +145,8 @@ def read_dicom_series(
         spacing=[slice_spacing, row_spacing, col_spacing],
         orientation=[*row_dir.tolist(), *col_dir.tolist()],
         origin=positions[0].tolist(),
-        affine=ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, positions[0]),
+        affine=ras_affine(row_dir, col_dir, slice_step, row_spacing, col_spacing, positions[0]),
+        gantry_tilt_deg=_tilt_degrees(slice_step, normal),
         window_source=window_source,
         value_range=None if window is None else [0.0, 1.0],
         ignored_files=ignored,
@@ -188,25 +202,74 @@ def _slice_spacing(folder: str, headers, depth: np.ndarray) -> float:
     return float(np.mean(gaps))
 
 
-def window_volume(volume, first, window, percentiles):
+def modality_padding_mask(values: np.ndarray, ds) -> np.ndarray | None:
+    """Where a slice of modality values (read_dicom(window=None)) holds Pixel Padding.
+
+    The padding bounds are stored values; they go through the slice's own rescale in float32,
+    the arithmetic read_dicom applied to the pixels, so padding pixels compare equal exactly.
+    """
+    bounds = padding_range(ds)
+    if bounds is None or "ModalityLUTSequence" in ds:
+        return None
+    slope, intercept = (np.float32(v) for v in frame_rescale(ds))
+    low, high = sorted(np.float32(b) * slope + intercept for b in bounds)
+    mask = (values >= low) & (values <= high)
+    return mask if mask.any() else None
+
+
+def _slice_step(folder: str, positions: np.ndarray, normal: np.ndarray, spacing: float) -> np.ndarray:
+    """The LPS vector from one slice's corner to the next: the affine's k column.
+
+    It is the normal times the spacing, unless every slice is shifted in-plane by the same step,
+    as a gantry-tilted CT is: then the volume is sheared and the step keeps each voxel where the
+    scanner put it (PS3.3 C.7.6.2.1.1 holds for every slice). Corners that do not lie on one
+    evenly stepped line (a step differs from the mean by more than the gap tolerance) cannot be
+    one affine volume and raise an error.
+    """
+    if len(positions) == 1:
+        return normal * spacing
+    steps = np.diff(positions, axis=0)
+    mean_step = (positions[-1] - positions[0]) / (len(positions) - 1)
+    deviation = np.linalg.norm(steps - mean_step, axis=1)
+    if deviation.max() > _GAP_TOLERANCE * spacing:
+        worst = int(np.argmax(deviation))
+        raise InconsistentSeriesError(
+            folder,
+            f"slice corners do not lie on one line: the step after sorted slice {worst} is "
+            f"{deviation[worst]:.3f} mm off the mean step of {np.linalg.norm(mean_step):.3f} mm",
+        )
+    in_plane = mean_step - (mean_step @ normal) * normal
+    if np.linalg.norm(in_plane) <= _TILT_TOLERANCE * spacing:
+        return normal * spacing  # scanner rounding, not a tilt
+    return mean_step
+
+
+def _tilt_degrees(step: np.ndarray, normal: np.ndarray) -> float:
+    cosine = abs(step @ normal) / np.linalg.norm(step)
+    return round(math.degrees(math.acos(min(1.0, cosine))), 3)
+
+
+def window_volume(volume, first, window, percentiles, padding=None):
+    """Window a whole volume at once; ``padding`` (bool, like volume) never sets min..max or
+    percentiles."""
     if window is None:
         return volume, None
     if window == "header":
         header = header_window(first)
         if header is None:
-            return scale_to_unit(volume, float(volume.min()), float(volume.max())), "min_max"
+            return scale_to_unit(volume, *display_range(volume, padding, None)), "min_max"
         return apply_window(volume, *header), "header"
     if window == "percentile":
-        low, high = np.percentile(volume, percentiles)
-        return scale_to_unit(volume, float(low), float(high)), "percentile"
+        return scale_to_unit(volume, *display_range(volume, padding, percentiles)), "percentile"
     return apply_window(volume, float(window[0]), float(window[1])), "explicit"
 
 
-def ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, slice_spacing, origin) -> list[list[float]]:
+def ras_affine(row_dir, col_dir, slice_step, row_spacing, col_spacing, origin) -> list[list[float]]:
+    """Voxel (i, j, k) -> RAS mm; ``slice_step`` is the LPS vector from one slice to the next."""
     affine = np.eye(4)
     affine[:3, 0] = row_dir * col_spacing  # i: along a row, one column apart
     affine[:3, 1] = col_dir * row_spacing  # j: down a column, one row apart
-    affine[:3, 2] = normal * slice_spacing  # k: slices sorted along the normal
+    affine[:3, 2] = slice_step  # k: slices sorted along the normal
     affine[:3, 3] = origin
     affine[:2] *= -1  # DICOM's LPS to RAS, as MONAI does
     return affine.tolist()
@@ -283,7 +346,8 @@ def read_siemens_mosaic(
         # tiles run against rows x columns: reverse them so that k grows along it, as for series
         tiles = tiles[::-1]
         corner = corner + (count - 1) * spacing * slice_normal
-    volume, window_source = window_volume(np.ascontiguousarray(tiles), ds, window, percentiles)
+    tiles = np.ascontiguousarray(tiles)
+    volume, window_source = window_volume(tiles, ds, window, percentiles, modality_padding_mask(tiles, ds))
     meta = safe_meta(ds)
     meta.update(
         rows=rows,
@@ -293,7 +357,7 @@ def read_siemens_mosaic(
         spacing=[spacing, row_spacing, col_spacing],
         orientation=orientation.tolist(),
         origin=corner.tolist(),
-        affine=ras_affine(row_dir, col_dir, normal, row_spacing, col_spacing, spacing, corner),
+        affine=ras_affine(row_dir, col_dir, normal * spacing, row_spacing, col_spacing, corner),
         window_source=window_source,
         value_range=None if window is None else [0.0, 1.0],
         ignored_files=0,

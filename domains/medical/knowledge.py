@@ -35,6 +35,28 @@ DEFAULT_PATH = Path(__file__).with_name("knowledge") / "cxr_findings.json"
 TRAINING_FACETS = ("definition", "appearance", "location")
 FACET_NAMES = ("name", "definition", "appearance", "location", "confused_with", "umls_definition")
 
+# UMLS semantic types (TUIs of the UMLS Semantic Network) a concept must have for its definition
+# to be merged into a finding: short synonyms are ambiguous ("mass" is also a physical quantity,
+# "density" a property, "TB" a terabyte), and the type tells the senses apart.
+DISORDER_TYPES = (
+    "T019",  # Congenital Abnormality
+    "T020",  # Acquired Abnormality
+    "T033",  # Finding
+    "T037",  # Injury or Poisoning
+    "T046",  # Pathologic Function
+    "T047",  # Disease or Syndrome
+    "T184",  # Sign or Symptom
+    "T190",  # Anatomical Abnormality
+    "T191",  # Neoplastic Process
+)
+DEVICE_TYPES = (
+    "T073",  # Manufactured Object
+    "T074",  # Medical Device
+    "T203",  # Drug Delivery Device
+)
+#: per-finding defaults; every other finding takes DISORDER_TYPES
+DEFAULT_UMLS_TYPES = {"Support Devices": DEVICE_TYPES}
+
 
 def _key(name: str) -> str:
     return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
@@ -64,12 +86,16 @@ class CXRKnowledge:
             built index, or the keyword arguments of :func:`.umls.build_umls_index`
             (``meta_dir``, ``cache_dir``, ``sources`` ...).
         max_umls_definitions: at most this many UMLS definitions per finding.
+        umls_semantic_types: which UMLS semantic types (TUIs or names) a concept must have for
+            its definitions to be merged, ``{finding: [...], "default": [...]}``; findings not
+            named take ``"default"``. Unset: :data:`DEFAULT_UMLS_TYPES`, else
+            :data:`DISORDER_TYPES`. ``None`` as a value turns the filter off for that finding.
     """
 
     languages = ("en",)
 
     def __init__(self, path: str | os.PathLike | None = None, umls: dict | None = None,
-                 max_umls_definitions: int = 3):
+                 max_umls_definitions: int = 3, umls_semantic_types: dict | None = None):
         self.path = str(path or DEFAULT_PATH)
         data = _load(self.path)
         self.findings: dict[str, dict[str, Any]] = {name: dict(entry) for name, entry in data["findings"].items()}
@@ -79,7 +105,7 @@ class CXRKnowledge:
             for alias in [name, *entry.get("synonyms", [])]:
                 self._by_key.setdefault(_key(alias), name)
         if umls:
-            self._merge_umls(umls, max_umls_definitions)
+            self._merge_umls(umls, max_umls_definitions, umls_semantic_types or {})
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -170,16 +196,32 @@ class CXRKnowledge:
 
     # -- UMLS ---------------------------------------------------------------------------------
 
-    def _merge_umls(self, umls: dict, limit: int) -> None:
+    def _allowed_types(self, finding: str, config: dict) -> frozenset[str] | None:
+        if finding in config:
+            wanted = config[finding]
+        elif "default" in config:
+            wanted = config["default"]
+        else:
+            wanted = DEFAULT_UMLS_TYPES.get(finding, DISORDER_TYPES)
+        return None if wanted is None else frozenset(wanted)
+
+    def _merge_umls(self, umls: dict, limit: int, semantic_types: dict) -> None:
         from .umls import UMLSIndex, build_umls_index
 
+        unknown = set(semantic_types) - set(self.findings) - {"default"}
+        if unknown:
+            raise ConfigError(f"umls_semantic_types names unknown findings {sorted(unknown)}")
         umls = dict(umls)
         index = UMLSIndex(umls.pop("index")) if "index" in umls else build_umls_index(**umls)
         merged = 0
         for name, entry in self.findings.items():
+            allowed = self._allowed_types(name, semantic_types)
             definitions: list[str] = []
             for alias in [name, *entry.get("synonyms", [])]:
                 for concept in index.lookup(alias):
+                    if allowed is not None and not any(
+                            tui in allowed or sty in allowed for tui, sty in concept.semantic_types):
+                        continue  # another sense of the same words
                     for _, text in concept.definitions:
                         if text not in definitions:
                             definitions.append(text)

@@ -7,8 +7,8 @@ a user group images by study or series without carrying the UIDs (salted as in
 :mod:`facetvlp.core.privacy`, which also keys file paths), and a log filter that keeps
 pydicom's warnings (which quote element values) from echoing identifiers into training logs.
 
-The keyword list follows the attributes that DICOM PS3.15 Annex E (Basic Application Level
-Confidentiality Profile) marks for removal or replacement that are common in radiographs, CT and MR.
+The deny-list is DICOM PS3.15 Annex E (Basic Application Level Confidentiality Profile) as
+maintained in the dicom-anonymizer package (annex_e.py), nested sequences and private tags included.
 """
 
 from __future__ import annotations
@@ -18,36 +18,18 @@ import re
 
 from facetvlp.core.privacy import salted_key
 
-#: Attributes that identify a patient, a clinician, an institution or a specific study instance.
-IDENTIFYING_KEYWORDS: tuple[str, ...] = (
-    # the patient
-    "PatientName", "PatientID", "IssuerOfPatientID", "OtherPatientIDs", "OtherPatientIDsSequence",
-    "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName", "PatientBirthDate",
-    "PatientBirthTime", "PatientAddress", "PatientTelephoneNumbers", "MedicalRecordLocator",
-    "PatientInsurancePlanCodeSequence", "MilitaryRank", "BranchOfService", "EthnicGroup",
-    "Occupation", "PatientReligiousPreference", "PatientComments", "AdditionalPatientHistory",
-    "CountryOfResidence", "RegionOfResidence", "ResponsiblePerson", "ResponsibleOrganization",
-    # the visit and the request
-    "AccessionNumber", "StudyID", "AdmissionID", "RequestAttributesSequence",
-    "ReferringPhysicianName", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
-    "PhysiciansOfRecord", "PerformingPhysicianName", "NameOfPhysiciansReadingStudy",
-    "RequestingPhysician", "OperatorsName", "ScheduledPerformingPhysicianName",
-    "ContentCreatorName", "VerifyingObserverName", "PersonName",
-    # the place and the device
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
-    "DeviceSerialNumber",
-    # dates and times that pin down the visit
-    "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyTime", "SeriesTime",
-    "AcquisitionTime", "ContentTime", "AcquisitionDateTime", "InstanceCreationDate",
-    # instance UIDs: unique per study, so they link back to the hospital's records
-    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID",
-    "MediaStorageSOPInstanceUID", "InstanceCreatorUID", "IrradiationEventUID",
-)
+from .annex_e import annex_e_keywords
+from .annex_e import identifying_attributes_present as annex_e_present
+
+#: What identifies a patient, a clinician, an institution or a study instance: the attributes DICOM
+#: PS3.15 Annex E removes or replaces, from a maintained copy of its table (see annex_e.py).
+IDENTIFYING_KEYWORDS: tuple[str, ...] = annex_e_keywords()
 
 
 def identifying_attributes_present(ds) -> list[str]:
-    """Keywords (never values) of the identifying attributes that ``ds`` holds, for reports."""
-    return [kw for kw in IDENTIFYING_KEYWORDS if kw in ds]
+    """Keyword paths (never values) of the Annex E attributes ``ds`` holds, nested sequences and
+    private attributes included, for reports."""
+    return annex_e_present(ds)
 
 
 def pseudonymous_key(uid: str | None, kind: str) -> str | None:

@@ -7,10 +7,9 @@ The vocabulary is the 14 CheXpert observations plus the findings that the Indian
 * ``iu_mesh``: the IU MeSH headings (optionally ``heading/qualifier``) that mean the same thing,
   used to score extraction against the IU ``MeSH`` column and to label IU images.
 
-Negation and uncertainty follow the NegEx idea (Chapman et al., 2001): a trigger before or after a
-mention, inside the same clause, flips its status; words like "but" or "however" end a trigger's
-scope. Uncertainty is checked first because many uncertain phrases contain a negation
-("cannot be excluded").
+Whether a mention is affirmed, negated or hedged is decided by :mod:`.negation` (ConText-style,
+over negspacy's maintained clinical termset, with pseudo-negations, triggers after the mention,
+hedges and a bounded scope).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
+from .negation import NEGATIVE, POSITIVE, UNCERTAIN, mention_status
 
 
 @dataclass(frozen=True)
@@ -200,45 +199,6 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-# --- negation and uncertainty ----------------------------------------------------------------
-
-_PRE_UNCERTAIN = re.compile(
-    r"\?|\b(?:may|might|possibl[ey]|probabl[ey]|likely|suspect\w*|suspicious\s+(?:for|of)|concern\w*\s+(?:for|of)|"
-    r"question\w*|cannot\s+(?:be\s+)?(?:exclude|rule\s+out|ruled\s+out)|can\s*'?\s*not\s+(?:exclude|rule\s+out)|"
-    r"can't\s+(?:exclude|rule\s+out)|not\s+(?:be\s+)?excluded|differential|versus|vs\.?|suggest\w*|"
-    r"could\s+(?:be|represent|reflect|indicate)|would\s+(?:be|represent)|consider(?:ed|ing)?|equivocal|indeterminate|"
-    r"uncertain|(?:can|could)\s+not\s+(?:be\s+)?(?:exclude|excluded|ruled\s+out)|rule\s+out|r/o|"
-    r"(?:compatible|consistent)\s+with\s+(?:early|developing)|worrisome\s+for|presum\w*)\b",
-    re.IGNORECASE,
-)
-_POST_UNCERTAIN = re.compile(
-    r"^[^.;]{0,40}?\b(?:(?:is|are|be)\s+(?:not\s+)?(?:excluded|ruled\s+out)|cannot\s+be\s+(?:excluded|ruled\s+out)|"
-    r"(?:is|are)\s+(?:possible|suspected|questioned|likely|not\s+entirely\s+excluded)|not\s+excluded|"
-    r"versus|vs\.?)",
-    re.IGNORECASE,
-)
-_PRE_NEGATION = re.compile(
-    r"\b(?:no|not|without|negative\s+for|free\s+of|absence\s+of|absent|resolution\s+of|resolved|"
-    r"clear\s+of|rather\s+than|never|nor|neither|lack\s+of|no\s+(?:evidence|signs?|findings?)\s+(?:of|to\s+suggest))\b",
-    re.IGNORECASE,
-)
-_POST_NEGATION = re.compile(
-    r"^[^.;]{0,40}?\b(?:(?:is|are|was|were|has\s+been|have\s+been)\s+(?:not\s+(?:seen|identified|present|visualized|"
-    r"demonstrated|appreciated|evident|noted)|absent|resolved|removed)|(?:has|have)\s+(?:resolved|cleared)|"
-    r"no\s+longer\s+(?:seen|present|visualized|evident|identified)|resolved|ruled\s+out|negative|removed)\b",
-    re.IGNORECASE,
-)
-# "no opacity to suggest pneumonia": the suggestion itself is negated.
-_NEGATED_SUGGESTION = re.compile(r"\b(?:no|without|negative\s+for)\b.*\b(?:to\s+suggest|suggestive\s+of|to\s+indicate)\b",
-                                 re.IGNORECASE)
-# A trigger's scope stops at these (NegEx "termination terms").
-_TERMINATION = re.compile(
-    r"\b(?:but|however|although|though|except|aside\s+from|apart\s+from|other\s+than|which|whereas|"
-    r"there\s+is|there\s+are|with\s+(?:a|an|the|some|mild|small|minimal|increased|interval)|that)\b|;",
-    re.IGNORECASE,
-)
-
-
 @dataclass(frozen=True)
 class Mention:
     finding: str
@@ -249,58 +209,21 @@ class Mention:
     text: str
 
 
-def _scope_before(sentence: str, start: int) -> str:
-    """The clause before a mention that a pre-trigger may reach (after the last termination term)."""
-    before = sentence[:start]
-    last = None
-    for last in _TERMINATION.finditer(before):
-        pass
-    return before[last.end():] if last else before
-
-
-def _scope_after(sentence: str, end: int) -> str:
-    after = sentence[end:]
-    stop = _TERMINATION.search(after)
-    return after[: stop.start()] if stop else after
-
-
-def _last_end(regex: re.Pattern, text: str) -> int:
-    end = -1
-    for match in regex.finditer(text):
-        end = match.end()
-    return end
-
-
-def _status(sentence: str, start: int, end: int) -> int:
-    before, after = _scope_before(sentence, start), _scope_after(sentence, end)
-    if _NEGATED_SUGGESTION.search(before):
-        return NEGATIVE
-    # The trigger nearest the mention wins ("possible effusion, without pneumothorax"); comparing
-    # end positions lets "can not exclude" (uncertain) beat the "not" inside it.
-    uncertain_end, negation_end = _last_end(_PRE_UNCERTAIN, before), _last_end(_PRE_NEGATION, before)
-    if uncertain_end >= 0 or negation_end >= 0:
-        return UNCERTAIN if uncertain_end > negation_end else NEGATIVE
-    if _POST_UNCERTAIN.search(after):
-        return UNCERTAIN
-    if _POST_NEGATION.search(after):
-        return NEGATIVE
-    return POSITIVE
-
-
-def find_mentions(text: str, vocabulary: Iterable[Finding] = FINDINGS) -> list[Mention]:
-    """Every mention of a vocabulary finding, sentence by sentence, with its status."""
+def find_mentions(text: str, vocabulary: Iterable[Finding] = FINDINGS, status=mention_status) -> list[Mention]:
+    """Every mention of a vocabulary finding, sentence by sentence, with its status
+    (``status(sentence, start, end)``, :func:`.negation.mention_status` unless given)."""
     mentions = []
     vocabulary = tuple(vocabulary)
     for index, sentence in enumerate(split_sentences(text)):
         for finding in vocabulary:
             for match in finding.regex.finditer(sentence):
                 start, end = match.span()
-                mentions.append(Mention(finding.name, _status(sentence, start, end), index, start, end,
+                mentions.append(Mention(finding.name, status(sentence, start, end), index, start, end,
                                         match.group(0)))
     return mentions
 
 
-def extract_findings(text: str, vocabulary: Iterable[Finding] = FINDINGS) -> dict[str, int]:
+def extract_findings(text: str, vocabulary: Iterable[Finding] = FINDINGS, status=mention_status) -> dict[str, int]:
     """``{finding: POSITIVE | NEGATIVE | UNCERTAIN}`` for every finding the text mentions.
 
     Several mentions of one finding combine as positive > uncertain > negative (the CheXpert
@@ -309,7 +232,7 @@ def extract_findings(text: str, vocabulary: Iterable[Finding] = FINDINGS) -> dic
     """
     rank = {POSITIVE: 2, UNCERTAIN: 1, NEGATIVE: 0}
     result: dict[str, int] = {}
-    for mention in find_mentions(text, vocabulary):
+    for mention in find_mentions(text, vocabulary, status):
         old = result.get(mention.finding)
         if old is None or rank[mention.status] > rank[old]:
             result[mention.finding] = mention.status

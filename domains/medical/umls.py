@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -38,8 +39,9 @@ MRSTY_COLUMNS = ("CUI", "TUI", "STN", "STY", "ATUI", "CVF")
 # SUPPRESS values: O obsolete, E suppressed by the UMLS editors, Y suppressed by the source.
 SUPPRESSED = frozenset("OEY")
 _CUI = re.compile(r"C\d{7}\Z")
+_NOT_WORD = re.compile(r"[\W_]+")  # Unicode-aware: \w is any script's letters and digits
 _TUI = re.compile(r"T\d{3}\Z")
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: Unicode-aware normalize()
 
 
 class UMLSReadError(ReadError):
@@ -56,8 +58,11 @@ class Concept:
 
 
 def normalize(term: str) -> str:
-    """Lookup key: lower case, runs of non-alphanumerics collapsed to one space."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", term.lower()).split())
+    """Lookup key: Unicode NFKC, case-folded, runs of characters that are neither letters nor
+    digits (in any script) collapsed to one space. Accents are kept: "Épanchement pleural" and
+    "épanchement  PLEURAL" meet, "Straße" and "STRASSE" meet, "肺炎" stays itself."""
+    folded = unicodedata.normalize("NFKC", term).casefold()
+    return " ".join(_NOT_WORD.sub(" ", folded).split())
 
 
 def read_rrf(path: Path, columns: tuple[str, ...]) -> Iterator[dict[str, str]]:

@@ -71,7 +71,7 @@ def run_demo(work_dir: Path, device: str = "cpu") -> dict[str, float]:
     from facetvlp.core.engine import train
 
     work_dir = Path(work_dir)
-    summary = train(demo_config(work_dir, device))
+    summary = train(demo_config(work_dir, device), overwrite=True)  # a demo always starts over
     headline = {
         "landcover/top1": summary["landcover_zeroshot/top1"],
         "landcover/balanced_accuracy": summary["landcover_zeroshot/balanced_accuracy"],

@@ -148,6 +148,8 @@ def open_raster(path: str | os.PathLike, require_georef: bool = False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise RasterReadError(path, "no such file")
+    if os.path.isdir(path):
+        raise RasterReadError(path, "is a directory, not a raster file")
     try:
         with warnings.catch_warnings():
             # Plain JPG/PNG scenes are expected to lack georeferencing; the check below
@@ -183,7 +185,10 @@ class RasterSource:
         crs: target CRS; a ``WarpedVRT`` is used only when it differs from the file's CRS.
         res: target resolution (one number or (x, y), in CRS units). In the file's CRS a coarser
             resolution is read through ``out_shape`` (COG overviews); no VRT.
-        resampling: rasterio resampling name for any resampled read.
+        resampling: rasterio resampling name for any resampled read; None (default) picks
+            ``average`` when a read coarsens the file's grid (output pixels larger than the file's,
+            so each one is the mean of what it covers, not one aliased sample) and ``nearest``
+            otherwise.
 
     The handle is not pickled: a DataLoader worker reopens the file on its first read, and a forked
     child never reuses its parent's GDAL handle.
@@ -191,13 +196,13 @@ class RasterSource:
 
     def __init__(self, path: str | os.PathLike, *, require_georef: bool = True,
                  crs: str | CRS | None = None, res: float | Sequence[float] | None = None,
-                 resampling: str = "nearest"):
+                 resampling: str | None = None):
         self.path = os.fspath(path)
         self.require_georef = require_georef
         self.target_crs = CRS.from_user_input(crs) if crs is not None else None
         self.target_res = None if res is None else (
             (float(res), float(res)) if np.isscalar(res) else (float(res[0]), float(res[1])))
-        self.resampling = Resampling[resampling]
+        self.resampling = Resampling[resampling] if resampling is not None else None
         self._handle = None
         self._file = None
         self._pid = None
@@ -233,6 +238,9 @@ class RasterSource:
                     ds.crs, self.target_crs, ds.width, ds.height, left, bottom, right, top,
                     resolution=self.target_res)
                 self._vrt_grid = (transform, width, height)
+                native, _, _ = calculate_default_transform(ds.crs, self.target_crs, ds.width, ds.height,
+                                                           left, bottom, right, top)
+                self._warp_coarsens = abs(transform.a) > abs(native.a) * (1 + 1e-6)
                 self.crs, self.transform, self.shape = self.target_crs, transform, (height, width)
             else:
                 self.crs = ds.crs
@@ -254,7 +262,8 @@ class RasterSource:
                 transform, width, height = self._vrt_grid
                 # An alpha band marks warped-in emptiness when the file has no nodata to use.
                 self._handle = WarpedVRT(self._file, crs=self.target_crs, transform=transform,
-                                         width=width, height=height, resampling=self.resampling,
+                                         width=width, height=height,
+                                         resampling=self._resampling(self._warp_coarsens),
                                          add_alpha=self.nodata is None)
             else:
                 self._handle = self._file
@@ -389,6 +398,11 @@ class RasterSource:
             return ~bad.all(axis=0)
         return ds.read_masks(indexes, window=window).any(axis=0)
 
+    def _resampling(self, coarsens: bool) -> Resampling:
+        if self.resampling is not None:
+            return self.resampling
+        return Resampling.average if coarsens else Resampling.nearest
+
     def _flags(self, ds, index: int):
         return self.mask_flags[index - 1] if ds is self._file else ds.mask_flag_enums[index - 1]
 
@@ -402,8 +416,9 @@ class RasterSource:
                   and native.col_off + native.width <= full_w + 1e-6
                   and native.row_off + native.height <= full_h + 1e-6)
         ds = self.handle
+        coarsens = height < native.height - 1e-6 or width < native.width - 1e-6
         kwargs = dict(window=native, out_shape=(len(indexes), height, width),
-                      resampling=self.resampling)
+                      resampling=self._resampling(coarsens))
         if not inside:
             kwargs.update(boundless=True, fill_value=self.fill_value)
         data = ds.read(indexes, **kwargs)

@@ -36,21 +36,6 @@ GEOJSON_SUFFIXES = (".geojson", ".json")
 #: GeoJSON (RFC 7946) and OSM are longitude/latitude on WGS84
 LONLAT = pyproj.CRS.from_user_input("OGC:CRS84")
 
-# Tags that make a closed way a line rather than an area (a roundabout, a fence around a field,
-# a coastline ring). This follows the convention of iD and osm2pgsql: `area=yes/no` decides when
-# present, otherwise these keys (or key=value pairs) mark linear features.
-_LINEAR_TAGS: dict[str, frozenset[str] | None] = {
-    "highway": None,
-    "railway": None,
-    "barrier": None,
-    "waterway": frozenset({"river", "stream", "canal", "drain", "ditch", "brook", "weir"}),
-    "power": frozenset({"line", "minor_line", "cable"}),
-    "natural": frozenset({"coastline", "tree_row", "cliff", "ridge", "arete"}),
-    "man_made": frozenset({"embankment", "pipeline", "cutline", "breakwater", "groyne"}),
-    "aerialway": None,
-    "route": None,
-}
-
 # Keys that describe an object's history or editing rather than what it is; a node with only
 # these is not a mapped thing.
 _META_KEYS = frozenset({"created_by", "source", "note", "fixme", "FIXME", "comment", "attribution"})
@@ -166,7 +151,7 @@ def read_osm(path: str | os.PathLike, keys: Iterable[str] | None = None) -> OSML
     restrictions) have no geometry of their own and are left out.
     """
     path = os.fspath(path)
-    _check_file(path)
+    check_osm_file(path)
     wanted = frozenset(keys) if keys is not None else None
     factory = osmium.geom.WKBFactory()
     # geometries are made in bulk at the end: one shapely call per kind, not one per object
@@ -252,7 +237,7 @@ def read_osm_geojson(
     dropped unless ``keep_untagged``.
     """
     path = os.fspath(path)
-    _check_file(path)
+    check_osm_file(path)
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -283,14 +268,23 @@ def read_osm_geojson(
 
 
 def closed_way_is_area(tags: Mapping[str, str]) -> bool:
-    """Whether a closed way means an area (a building, a park) rather than a ring-shaped line."""
+    """Whether a closed way means an area (a building, a park) rather than a ring-shaped line (a
+    roundabout, a fence, a coastline), decided as the iD editor decides it (``osmWay.isArea``):
+    ``area=yes/no`` first; otherwise an area when a tag's key is an area key of the bundled
+    presets and its value is not one of that key's line values (:func:`.presets.area_keys`), or
+    when the tag is one of iD's few area exceptions among line keys (``highway=services``,
+    ``railway=station``, ``waterway=dam`` ...)."""
+    from .presets import AREA_KEY_EXCEPTIONS, area_keys
+
     if tags.get("area") in ("yes", "no"):
         return tags["area"] == "yes"
+    keys = area_keys()
     for key, value in tags.items():
-        values = _LINEAR_TAGS.get(key, ())
-        if values is None or value in values:
-            return False
-    return True
+        if key in keys and value not in keys[key]:
+            return True
+        if value in AREA_KEY_EXCEPTIONS.get(key, ()):
+            return True
+    return False
 
 
 def _descriptive_tags(tags: osmium.osm.TagList) -> dict[str, str]:
@@ -355,7 +349,9 @@ def _crs_input(crs: Any) -> Any:
     return crs.to_wkt() if hasattr(crs, "to_wkt") and not isinstance(crs, pyproj.CRS) else crs
 
 
-def _check_file(path: str) -> None:
+def check_osm_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise OSMReadError(path, "is a directory, not an OSM file")
     if not os.path.isfile(path):
         raise OSMReadError(path, "no such file")
     if os.path.getsize(path) == 0:

@@ -15,16 +15,15 @@ import osmium
 
 from facetvlp.core.inspect import register_inspector
 
-from .osm import OSMReadError, read_osm_geojson
+from .osm import GEOJSON_SUFFIXES, OSM_SUFFIXES, OSMReadError, check_osm_file, read_osm_geojson
 
 TOP = 10
 
 
-@register_inspector(suffixes=(".osm", ".osm.bz2", ".osm.gz", ".osm.pbf"))
+@register_inspector(suffixes=OSM_SUFFIXES)  # the suffixes read_osm_layer reads
 def summarise_osm(path: str) -> dict[str, Any]:
     path = os.fspath(path)
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        raise OSMReadError(path, "no such file" if not os.path.isfile(path) else "empty file")
+    check_osm_file(path)
     counts = collections.Counter()
     tagged = collections.Counter()
     tags = collections.Counter()
@@ -65,7 +64,7 @@ def summarise_osm(path: str) -> dict[str, Any]:
     return summary
 
 
-@register_inspector(suffixes=(".geojson",))
+@register_inspector(suffixes=GEOJSON_SUFFIXES)
 def summarise_osm_geojson(path: str) -> dict[str, Any]:
     layer = read_osm_geojson(path, keep_untagged=True)
     kinds = collections.Counter(f.kind for f in layer)

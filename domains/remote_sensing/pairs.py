@@ -34,13 +34,13 @@ from facetvlp.core.registry import DATASETS, construct
 
 from .captions import OSMCaptioner
 from .geotiff import RasterSource, crs_to_str, resize_sample, window_sample
-from .osm import OSMLayer, read_osm_layer
+from .osm import OSMLayer, check_osm_file, read_osm_layer
 from .samplers import GridTileSampler
 
 log = logging.getLogger(__name__)
 
 #: bump when the manifest layout or the captioning changes meaning
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: min_valid_fraction counts valid pixels, not in-scene area
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 
 
@@ -72,7 +72,8 @@ class OSMCaptionPairs(SampleDataset):
         bands, normalize: passed to the raster reader (see geotiff.py).
         default_tags: tags for GeoJSON features that carry none (a file of building outlines).
         captioner: keyword arguments of :class:`OSMCaptioner` (filters, kinds ...).
-        min_valid_fraction: drop tiles with less valid (non-nodata, in-scene) area than this.
+        min_valid_fraction: drop tiles whose share of valid pixels (in the scene, not nodata or
+            masked in the bands read) is below this: they get no caption and no pair.
         cache_dir: where the manifest goes; default next to the (first) OSM file, falling back
             to ``~/.cache/facetvlp/pairs`` when that folder is read-only.
         rebuild: build the manifest even when a current one exists.
@@ -161,8 +162,7 @@ class OSMCaptionPairs(SampleDataset):
 
     def _manifest_path(self, cache_dir: str | None) -> Path:
         for path in self.osm_paths:
-            if not os.path.isfile(path):
-                raise ReadError(path, "OSM file not found")
+            check_osm_file(path)
         self.key = self.cache_key()
         name = f"{Path(self.osm_paths[0]).name}.pairs-{self.key}.json"
         if cache_dir is not None:
@@ -261,14 +261,10 @@ class OSMCaptionPairs(SampleDataset):
         is_geojson = path.lower().endswith((".geojson", ".json"))
         return {"default_tags": self.default_tags} if is_geojson and self.default_tags else {}
 
-    @staticmethod
-    def _valid_fraction(source: RasterSource, window: Sequence[int]) -> float:
-        # tiles snapped to the scene edge are inside it; only scenes smaller than a tile are not
-        col, row, width, height = window
-        full_h, full_w = source.shape
-        inside_w = max(0, min(col + width, full_w) - max(col, 0))
-        inside_h = max(0, min(row + height, full_h) - max(row, 0))
-        return inside_w * inside_h / float(width * height)
+    def _valid_fraction(self, source: RasterSource, window: Sequence[int]) -> float:
+        """The fraction of the tile's pixels that hold data: inside the scene and not nodata (or
+        masked) in the bands the dataset reads. A tile of nodata is no picture of its OSM objects."""
+        return float(source.read(window, bands=self.bands).valid.mean())
 
     # -- items ----------------------------------------------------------------------------------
 

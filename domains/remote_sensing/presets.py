@@ -221,3 +221,38 @@ if __name__ == "__main__":
     import sys
 
     print(write_packaged_presets(sys.argv[1]))
+
+
+# -- closed ways: area or line ----------------------------------------------------------------------
+
+# Keys whose closed ways are lines, whatever presets with area geometry exist for them, and the
+# tags among them that are areas after all: both as in the iD editor (presetIndex.areaKeys and
+# osmAreaKeysExceptions in iD's source), which keeps them in code, not in the tagging schema.
+LINE_KEYS = frozenset({"barrier", "highway", "footway", "railway", "junction", "traffic_calming", "type"})
+AREA_KEY_EXCEPTIONS: dict[str, frozenset[str]] = {
+    "highway": frozenset({"elevator", "rest_area", "services"}),
+    "public_transport": frozenset({"platform"}),
+    "railway": frozenset({"platform", "roundhouse", "station", "traverser", "turntable", "wash"}),
+    "traffic_calming": frozenset({"island"}),
+    "waterway": frozenset({"dam"}),
+}
+
+
+@lru_cache(maxsize=1)
+def area_keys(index: "PresetIndex | None" = None) -> dict[str, frozenset[str]]:
+    """``{key: line values}`` from the presets, by iD's rule: a key is an area key when a preset
+    whose first tag has that key allows area geometry (keys in :data:`LINE_KEYS` never are);
+    a value of an area key is a line value when a preset that adds that tag allows line
+    geometry. A closed way with an area-key tag whose value is not a line value is an area."""
+    index = index or PresetIndex.default()
+    presets = [p for p in index.presets.values() if not p.id.startswith("@templates")]
+    keys: dict[str, set[str]] = {}
+    for preset in presets:
+        first = next(iter(preset.tags), None)
+        if first is not None and first not in LINE_KEYS and "area" in preset.geometry:
+            keys.setdefault(first, set())
+    for preset in presets:
+        for key, value in (preset.add_tags or preset.tags).items():
+            if key in keys and "line" in preset.geometry and value != "*":
+                keys[key].add(value)
+    return {key: frozenset(values) for key, values in keys.items()}
