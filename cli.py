@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "import-openclip model.safetensors; default: the config's init_encoder_from")
     finetune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     finetune.add_argument("--work-dir")
-    finetune.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    start = finetune.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    start.add_argument("--overwrite", action="store_true", help="delete the run the work dir holds and start over")
     finetune.set_defaults(func=cmd_finetune)
 
     evaluate = sub.add_parser("eval", help="run a config's evaluators on a checkpoint")
