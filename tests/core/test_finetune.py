@@ -198,3 +198,34 @@ eval = dict(seg=dict(type="SegmentationEvaluator", batch_size=4, include_backgro
     again = evaluate(eval_cfg, checkpoint=str(tmp_path / "straight"))
     assert again["seg/dice/square"] is not None
     assert {k: v for k, v in summary.items() if k.startswith("seg/")} == again
+
+
+def test_gradient_accumulation_of_a_segmentation_model_matches_the_large_batch():
+    """The engine's grad_accum joins the micro-batches' logits for one loss (GradCache): the
+    gradients of 2 x 4 equal those of 1 x 8 (a head without batch statistics or dropout, so both
+    compute the same function)."""
+    import contextlib
+
+    from facetvlp.core.collate import Collator
+    from facetvlp.core.datasets import SyntheticSegmentation
+    from facetvlp.core.engine.accumulate import accumulate_gradients
+    from facetvlp.core.engine.trainer import TrainModule
+    from facetvlp.core.heads.loss import SegmentationLoss
+
+    torch.manual_seed(0)
+    model = SegmentationModel(towers={"image": dict(VIT_32, depth=2, dynamic_img_size=True)},
+                              head=dict(type="FPNHead", channels=16, dropout=0.0), num_classes=2)
+    module = TrainModule(model, SegmentationLoss()).train()
+    data = SyntheticSegmentation(size=8, image_size=32, ignore_border=2)
+    collate = Collator()
+
+    def gradients(batches):
+        module.zero_grad()
+        accumulate_gradients(module, module.loss_of, batches, 0.0, contextlib.nullcontext())
+        return {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+
+    whole = gradients([collate([data[i] for i in range(8)])])
+    halves = gradients([collate([data[i] for i in range(4)]), collate([data[i] for i in range(4, 8)])])
+    assert whole.keys() == halves.keys() and len(whole) == sum(1 for _ in model.parameters())
+    for name in whole:
+        torch.testing.assert_close(halves[name], whole[name], atol=1e-6, rtol=1e-4)
