@@ -15,7 +15,6 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from timm.layers import resample_abs_pos_embed
