@@ -6,6 +6,7 @@ several:        `torchrun --nproc-per-node N -m facetvlp.cli train CONFIG`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
