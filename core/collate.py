@@ -14,7 +14,7 @@ import torch
 from .errors import ConfigError
 from .sample import facets_of
 
-STACKED = ("image", "points", "labels", "mask", "query_targets")
+STACKED = ("image", "points", "labels", "mask", "seg", "query_targets")
 
 
 class Collator:

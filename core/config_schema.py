@@ -78,6 +78,7 @@ TOP_LEVEL: dict[str, Rule] = {
     "engine": DICT,
     "work_dir": STRING,
     "load_from": optional(STRING),
+    "init_encoder_from": optional(STRING),  # fine-tuning: a task model's encoder (heads/encoder_init.py)
 }
 #: the top-level keys others read: `load_config` records the file a config came from, and
 #: mmengine imports `custom_imports` (modules that register a user's own types) while loading
@@ -104,6 +105,8 @@ SECTIONS: dict[str, dict[str, Rule]] = {
         "weight_decay": number_at_least(0.0),
         "betas": BETAS,
         "eps": number_above(0.0),
+        # task models' parameter groups (heads/param_groups.py checks the keys inside)
+        "paramwise": DICT,
     },
 }
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from ..collate import Collator, move_to
 from ..config import checks_config, redacted, require
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
 from . import checkpoint as ckpt
@@ -70,17 +70,30 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(module: nn.Module, optim_cfg: dict) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases, norms, embeddings' scales and the temperature."""
+    """AdamW; no weight decay on biases, norms, embeddings' scales and the temperature. A model
+    with `param_groups(optim_cfg)` (task models: encoder vs head learning rates, layer-wise
+    decay) makes its own groups; the loss's parameters join at the base settings."""
     cfg = dict(lr=5e-4, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6)
     cfg.update(optim_cfg or {})
+    model = getattr(module, "model", module)
+    own_groups = hasattr(model, "param_groups")
+    if cfg.get("paramwise") and not own_groups:
+        raise ConfigError(f"{type(model).__name__} has no param_groups()", key="optim.paramwise")
     decay, no_decay = [], []
-    for name, param in module.named_parameters():
+    rest = getattr(module, "loss", nn.Module()) if own_groups else module
+    for name, param in rest.named_parameters():
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "logit_" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.pop("weight_decay")},
+    groups = [{"params": decay, "weight_decay": cfg["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0}]
+    if own_groups:
+        groups = model.param_groups(dict(cfg)) + [g for g in groups if g["params"]]
+    cfg.pop("paramwise", None)
+    cfg.pop("weight_decay")
     cfg["betas"] = tuple(cfg["betas"])
+    for group in groups:  # the schedule scales every group from its own starting lr
+        group["initial_lr"] = group.get("lr", cfg["lr"])
     return torch.optim.AdamW(groups, **cfg)  # config_schema admits AdamW's options only
 
 
@@ -296,10 +309,14 @@ def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, 
         # Weights only (an imported open_clip model, another run's checkpoint); a resumed run's own
         # checkpoint, restored below, takes precedence.
         load_initial_weights(module, cfg["load_from"])
+    if cfg.get("init_encoder_from"):  # fine-tuning: the encoder only, by key, with a report
+        from ..heads.encoder_init import load_encoder
+
+        load_encoder(module.model, cfg["init_encoder_from"])
     # FSDP2 replaces parameters with sharded DTensors, so the optimizer is built after wrapping.
     runner = wrap_parallel(module, placement, options, precision)
     optimizer = build_optimizer(module, dict(cfg.get("optim", {})))
-    base_lr = optimizer.param_groups[0]["lr"]
+    base_lr = optimizer.defaults["lr"]
 
     step = 0
     if resume:
@@ -344,10 +361,11 @@ def train(cfg: Any, resume: bool = False, overwrite: bool = False) -> dict[str, 
             for _ in range(step % spe, spe):
                 if step >= max_steps:
                     break
-                lr = lr_at(step, base_lr, max_steps, int(schedule.get("warmup_steps", 0)),
-                           float(schedule.get("min_lr_ratio", 0.0)))
+                factor = lr_at(step, 1.0, max_steps, int(schedule.get("warmup_steps", 0)),
+                               float(schedule.get("min_lr_ratio", 0.0)))
+                lr = base_lr * factor
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = group.get("initial_lr", base_lr) * factor
                 micro_batches = [move_to(next(batches), placement.device)
                                  for _ in range(options.grad_accum)]
                 samples = sum(batch["size"] for batch in micro_batches)

@@ -14,6 +14,11 @@ from torch import nn
 from ..errors import ConfigError
 
 
+class LevelSpec(NamedTuple):
+    channels: int  # C of the (B, C, h, w) map
+    stride: int  # input pixels per map pixel
+
+
 class TowerOutput(NamedTuple):
     pooled: torch.Tensor  # (B, W)
     tokens: torch.Tensor | None  # (B, T, W)
@@ -30,6 +35,18 @@ class Tower(nn.Module):
     def forward_levels(self, batch: dict, indices: Sequence[int] | int = 4) -> list[torch.Tensor]:
         """Feature maps from several depths, for segmentation / grounding heads."""
         raise NotImplementedError(f"{type(self).__name__} has no multi-level features")
+
+    def level_specs(self, indices: Sequence[int] | int = 4) -> list[LevelSpec]:
+        """Channels and stride of each map `forward_levels(batch, indices)` returns."""
+        raise NotImplementedError(f"{type(self).__name__} has no multi-level features")
+
+    def prune_to_levels(self, indices: Sequence[int] | int) -> None:
+        """Drop parts that only the pooled output uses (a tower that serves dense heads only)."""
+
+    def forward_dense(self, batch: dict) -> torch.Tensor:
+        """(B, width, h, w): the final, normalised token features on their spatial grid, i.e. the
+        features `forward` pools, before pooling (for projected patch embeddings)."""
+        raise NotImplementedError(f"{type(self).__name__} has no dense token map")
 
     # -- freezing (LiT, M-FLAG) -------------------------------------------------------------
     def blocks(self) -> Sequence[nn.Module]:

@@ -2,7 +2,7 @@
 
 Both return the core sample dict with a fixed number of points per item:
 ``points`` (N, C) float32 (xyz first), ``text`` (facets from shape knowledge), ``labels``
-(multi-hot over ``classes``), ``meta`` (source file, class ...). LiDAR tiles add ``mask`` (N,)
+(multi-hot over ``classes``), ``meta`` (source file, class ...). LiDAR tiles add ``seg`` (N,)
 with the per-point class index (-1 for codes outside ``classes``). Shapes can add
 ``query_targets`` (multi-hot over the attribute vocabulary, see ``attribute_queries``).
 """
@@ -167,19 +167,25 @@ def prepare_points(cloud: PointCloud, channels: Sequence[str], num_points: int, 
 class LidarTileDataset(SampleDataset):
     """Square xy tiles cut from LAS/LAZ files, each with per-point ASPRS classes.
 
-    classes: ASPRS codes (ints) in label order; points of other codes get mask -1. The caption
+    classes: ASPRS codes in label order; an entry may be a list of codes that form one class
+    (e.g. ``[3, 4, 5]`` = vegetation, named after its first code unless ``class_names`` says
+    otherwise); points of other codes get ``seg`` -1. The caption
     names the classes covering at least ``caption_min_fraction`` of the tile's points, most
     common first; ``labels`` is the multi-hot of those classes (``labels="present"``) or the
     one-hot of the most common one (``labels="dominant"``, for single-label zero-shot).
     split: "all", or "train" / "val" by a stable hash of (file name, tile). Points are centred on the tile centre (xy) and lowest point (z) and divided by
-    half the tile size, so a tile spans [-1, 1] in x and y whatever the file's units.
+    half the tile size, so a tile spans [-1, 1] in x and y whatever the file's units;
+    ``meta["offset"]`` and ``meta["scale"]`` undo it (file xyz = points * scale + offset), which
+    is how a prediction on the sampled points goes back to the file (see writers.py).
+    Groups (``group_of``): the file, i.e. the survey scene.
     """
 
     def __init__(
         self,
         files: Sequence[str] | str,
         tile_size: float,
-        classes: Sequence[int] = (1, 2, 3, 4, 5, 6),
+        classes: Sequence[int | Sequence[int]] = (1, 2, 3, 4, 5, 6),
+        class_names: Sequence[str] | None = None,
         num_points: int = 2048,
         min_points: int = 64,
         with_intensity: bool = False,
@@ -196,9 +202,14 @@ class LidarTileDataset(SampleDataset):
         super().__init__(on_error=on_error, seed=seed)
         self.files = _expand_files(files)
         self.tile_size = float(tile_size)
-        self.codes = [int(c) for c in classes]
+        self.code_groups = [[int(c)] if np.isscalar(c) else [int(v) for v in c] for c in classes]
+        self.codes = [group[0] for group in self.code_groups]
         self.knowledge = _build_knowledge(knowledge, "lidar")
-        self.classes = [self.knowledge.asprs_concept(c) or f"class_{c}" for c in self.codes]
+        if class_names is not None and len(class_names) != len(self.code_groups):
+            raise ConfigError(f"class_names has {len(class_names)} names for {len(self.code_groups)} classes")
+        self.classes = list(class_names) if class_names is not None else [
+            self.knowledge.asprs_concept(c) or f"class_{c}" for c in self.codes]
+        self.seg_classes = self.classes
         self.num_points, self.min_points = num_points, min_points
         self.with_intensity = with_intensity
         self.caption_min_fraction = caption_min_fraction
@@ -221,9 +232,15 @@ class LidarTileDataset(SampleDataset):
                 tiles = [t for t in tiles
                          if split_of(f"{Path(path).name}#{t[1]}_{t[2]}", val_fraction) == split]
             self.tiles += tiles
+        if not self.tiles:
+            raise ConfigError(f"LidarTileDataset: no tile with {min_points}+ points (split={split!r}); "
+                              "a smaller tile_size gives more tiles")
 
     def __len__(self) -> int:
         return len(self.tiles)
+
+    def group_of(self, index: int) -> str:
+        return Path(self.tiles[index][0]).name
 
     def _cloud(self, path: str) -> PointCloud:
         if path not in self._cache:
@@ -249,23 +266,23 @@ class LidarTileDataset(SampleDataset):
         tile = cloud.select(inside)
         origin = cloud.xyz[:, :2].min(axis=0)
         centre = origin + (np.array([ix, iy]) + 0.5) * self.tile_size
-        xyz = tile.xyz - np.array([centre[0], centre[1], tile.xyz[:, 2].min()])
-        xyz /= self.tile_size / 2
+        offset = np.array([centre[0], centre[1], tile.xyz[:, 2].min()])
+        xyz = (tile.xyz - offset) / (self.tile_size / 2)
         columns = [xyz]
         if self.with_intensity:
             intensity = tile.intensity if tile.intensity is not None else np.zeros(len(xyz))
             scale = max(float(cloud.intensity.max()), 1.0) if cloud.intensity is not None else 1.0
             columns.append((intensity / scale)[:, None])
-        code_to_label = {code: i for i, code in enumerate(self.codes)}
+        code_to_label = {code: i for i, group in enumerate(self.code_groups) for code in group}
         point_labels = np.array([code_to_label.get(int(c), -1) for c in tile.classification])
         table = torch.from_numpy(np.concatenate(columns, axis=1))
         generator = torch.Generator().manual_seed(self.sample_seed(index))
         picked = _fixed_size_index(len(table), self.num_points, generator)
         points = table[picked].float()
-        mask = torch.from_numpy(point_labels)[picked].long()
+        seg = torch.from_numpy(point_labels)[picked].long()
         if self.augment is not None:
             points = self.augment(points, generator)
-        counts = torch.bincount(mask[mask >= 0], minlength=len(self.classes)).float()
+        counts = torch.bincount(seg[seg >= 0], minlength=len(self.classes)).float()
         shares = counts / max(float(counts.sum()), 1.0)
         present = [int(i) for i in torch.argsort(shares, descending=True)
                    if shares[i] >= self.caption_min_fraction]
@@ -275,11 +292,13 @@ class LidarTileDataset(SampleDataset):
         labels[present if self.label_mode == "present" else present[:1]] = 1.0
         return {
             "points": points,
-            "mask": mask,
+            "seg": seg,
             "labels": labels,
             "text": self._captions([self.classes[i] for i in present]),
             "meta": {"source": f"{Path(path).name}#tile_{ix}_{iy}", "tile": [ix, iy],
-                     "label": self.classes[present[0]], "points_in_tile": int(inside.sum())},
+                     "label": self.classes[present[0]], "points_in_tile": int(inside.sum()),
+                     "group": self.group_of(index), "offset": offset.tolist(),
+                     "scale": self.tile_size / 2},
         }
 
     def _captions(self, concepts: list[str]) -> list[str]:

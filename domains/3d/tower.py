@@ -11,7 +11,7 @@ global one; lighter, and a useful baseline.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from timm.layers import trunc_normal_
@@ -61,6 +61,14 @@ class MiniPointNet(nn.Module):
         return self.second(joined).max(dim=2).values
 
 
+class PointLevel(NamedTuple):
+    """Features on a set of points: what a point head consumes (PointNet++ feature propagation
+    interpolates from these centres back to every input point)."""
+
+    xyz: torch.Tensor  # (B, M, 3) centres
+    feats: torch.Tensor  # (B, M, C)
+
+
 def _points_of(batch) -> torch.Tensor:
     points = batch["points"] if isinstance(batch, dict) else batch
     if points.ndim != 3 or points.shape[-1] < 3:
@@ -104,15 +112,17 @@ class PointBERTTower(Tower):
         trunc_normal_(self.cls_token, std=0.02)
         trunc_normal_(self.cls_pos, std=0.02)
 
-    def tokenize_points(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, N, C) -> group tokens (B, G, W) and their position embeddings (B, G, W)."""
+    def tokenize_points(self, points: torch.Tensor, with_centres: bool = False):
+        """(B, N, C) -> group tokens (B, G, W) and their position embeddings (B, G, W)
+        (and the group centres (B, G, 3) with ``with_centres``)."""
         points = points[..., : self.in_channels]
         xyz = points[..., :3].contiguous()
         centre_idx = farthest_point_sample(xyz, min(self.num_groups, xyz.shape[1]))
         centres = gather_points(xyz, centre_idx)
         _, neighbour_idx = knn(centres, xyz, min(self.group_size, xyz.shape[1]))
         patches = group(points, centres, neighbour_idx, relative=True)
-        return self.encoder(patches), self.pos_embed(centres)
+        tokens, pos = self.encoder(patches), self.pos_embed(centres)
+        return (tokens, pos, centres) if with_centres else (tokens, pos)
 
     def _run_blocks(self, x: torch.Tensor, upto: int | None = None, keep: Sequence[int] = ()):
         kept = []
@@ -125,13 +135,14 @@ class PointBERTTower(Tower):
                 kept.append(x)
         return x, kept
 
-    def _sequence(self, points: torch.Tensor, mask_ratio: float) -> torch.Tensor:
-        tokens, pos = self.tokenize_points(points)
+    def _sequence(self, points: torch.Tensor, mask_ratio: float, with_centres: bool = False):
+        tokens, pos, centres = self.tokenize_points(points, with_centres=True)
         x = tokens + pos
         if mask_ratio > 0:
             x = random_patch_mask(x, mask_ratio, num_prefix=0)
         cls = (self.cls_token + self.cls_pos).expand(x.shape[0], -1, -1)
-        return torch.cat([cls, x], dim=1)
+        x = torch.cat([cls, x], dim=1)
+        return (x, centres) if with_centres else x
 
     def forward(self, batch, mask_ratio: float = 0.0) -> TowerOutput:
         x = self._sequence(_points_of(batch), mask_ratio)
@@ -154,6 +165,31 @@ class PointBERTTower(Tower):
         x = self._sequence(_points_of(batch), 0.0)
         _, kept = self._run_blocks(x, upto=max(wanted) + 1, keep=wanted)
         return [k[:, 1:] for k in kept]
+
+    def forward_point_levels(self, batch, indices: Sequence[int] | int = 3) -> list[PointLevel]:
+        """Group tokens after the given blocks (an int n: the last n), each with the group
+        centres (B, G, 3) they sit on - the input of a feature-propagation head."""
+        wanted = self._block_indices(indices)
+        x, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
+        _, kept = self._run_blocks(x, upto=max(wanted) + 1, keep=wanted)
+        return [PointLevel(centres, k[:, 1:]) for k in kept]
+
+    def point_level_channels(self, indices: Sequence[int] | int = 3) -> list[int]:
+        return [self.width] * len(self._block_indices(indices))
+
+    def forward_point_tokens(self, batch) -> PointLevel:
+        """The final, normalised group tokens that ``forward`` pools, on their centres."""
+        x, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
+        x, _ = self._run_blocks(x)
+        return PointLevel(centres, self.norm(x)[:, 1:])
+
+    def _block_indices(self, indices: Sequence[int] | int) -> list[int]:
+        """Distinct block indices in depth order; asking for more levels than blocks is an error."""
+        depth = len(self.transformer)
+        wanted = list(range(depth - indices, depth)) if isinstance(indices, int) else list(indices)
+        if not wanted or len(wanted) > depth or len({i % depth for i in wanted}) != len(wanted):
+            raise ValueError(f"levels {indices!r}: need 1..{depth} distinct blocks of this {depth}-block tower")
+        return sorted(i % depth for i in wanted)
 
     def blocks(self):
         return list(self.transformer)
@@ -207,13 +243,15 @@ class PointNetPPTower(Tower):
         self.global_mlp = _mlp([3 + 256, 256, 512, width])
         self.norm = nn.LayerNorm(width)
 
-    def _levels(self, points: torch.Tensor):
+    def _levels(self, points: torch.Tensor, with_centres: bool = False):
         points = points[..., : self.in_channels]
         xyz = points[..., :3].contiguous()
         feats = points[..., 3:] if self.in_channels > 3 else None
         xyz1, f1 = self.sa1(xyz, feats)
         xyz2, f2 = self.sa2(xyz1, f1)
         tokens = self.global_mlp(torch.cat([xyz2, f2], dim=-1))
+        if with_centres:
+            return [PointLevel(xyz1, f1), PointLevel(xyz2, f2), PointLevel(xyz2, tokens)]
         return f1, f2, tokens
 
     def forward(self, batch, mask_ratio: float = 0.0) -> TowerOutput:
@@ -227,6 +265,23 @@ class PointNetPPTower(Tower):
         levels = list(self._levels(_points_of(batch)))
         chosen = range(3 - indices, 3) if isinstance(indices, int) else indices
         return [levels[i] for i in chosen]
+
+    def forward_point_levels(self, batch, indices: Sequence[int] | int = 3) -> list[PointLevel]:
+        """SA1 (centres[0] points, 128 ch), SA2 (centres[1], 256) and the global MLP tokens
+        (centres[1], width), each with its centres."""
+        levels = self._levels(_points_of(batch), with_centres=True)
+        chosen = range(3 - indices, 3) if isinstance(indices, int) else indices
+        return [levels[i] for i in chosen]
+
+    def forward_point_tokens(self, batch) -> PointLevel:
+        """The final, normalised tokens that ``forward`` pools, on the SA2 centres."""
+        last = self._levels(_points_of(batch), with_centres=True)[-1]
+        return PointLevel(last.xyz, self.norm(last.feats))
+
+    def point_level_channels(self, indices: Sequence[int] | int = 3) -> list[int]:
+        channels = [128, 256, self.width]
+        chosen = range(3 - indices, 3) if isinstance(indices, int) else indices
+        return [channels[i] for i in chosen]
 
     def blocks(self):
         return [self.sa1, self.sa2, self.global_mlp]

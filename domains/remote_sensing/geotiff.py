@@ -509,6 +509,30 @@ def window_sample(source: RasterSource, window: WindowLike | None,
     }
 
 
+def resize_sample(sample: dict[str, Any], size: Sequence[int]) -> dict[str, Any]:
+    """Resize a :func:`window_sample` to ``size`` (height, width) for a model: ``image``
+    bilinear (antialiased), ``mask`` nearest, and ``meta`` ``transform``/``shape``/``res`` made
+    to describe the resized grid (same ground, bigger or smaller pixels), so a prediction on
+    the model grid is georeferenced by ``meta`` as it is; ``meta["window"]`` stays the window
+    read from the source grid."""
+    height, width = int(size[0]), int(size[1])
+    old_h, old_w = sample["image"].shape[-2:]
+    if (old_h, old_w) == (height, width):
+        return sample
+    import torch.nn.functional as F
+
+    sample["image"] = F.interpolate(sample["image"][None], size=(height, width), mode="bilinear",
+                                    antialias=True, align_corners=False)[0]
+    if "mask" in sample:
+        sample["mask"] = F.interpolate(sample["mask"][None, None].float(), size=(height, width),
+                                       mode="nearest-exact")[0, 0].bool()
+    meta = sample["meta"]
+    t = Affine(*meta["transform"][:6]) * Affine.scale(old_w / width, old_h / height)
+    meta.update(transform=[t.a, t.b, t.c, t.d, t.e, t.f], shape=[height, width],
+                res=[float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e))])
+    return sample
+
+
 def read_window(path: str | os.PathLike, window: WindowLike | None = None, *,
                 bands: Sequence[BandSpec] | BandSpec | None = None,
                 normalize: str | Mapping = "dtype", out_shape: Sequence[int] | None = None,

@@ -33,7 +33,7 @@ from facetvlp.core.errors import ReadError
 from facetvlp.core.registry import DATASETS, construct
 
 from .captions import OSMCaptioner
-from .geotiff import RasterSource, crs_to_str, window_sample
+from .geotiff import RasterSource, crs_to_str, resize_sample, window_sample
 from .osm import OSMLayer, check_osm_file, read_osm_layer
 from .samplers import GridTileSampler
 
@@ -277,15 +277,9 @@ class OSMCaptionPairs(SampleDataset):
         if scene not in self._sources:
             self._sources[scene] = RasterSource(scene, require_georef=True)
         sample = window_sample(self._sources[scene], entry["window"], self.bands, self.normalize)
-        if self.image_size is not None and sample["image"].shape[-1] != self.image_size:
-            size = (self.image_size, self.image_size)
-            sample["image"] = F.interpolate(
-                sample["image"][None], size=size, mode="bilinear", antialias=True,
-                align_corners=False,
-            )[0]
-            sample["mask"] = F.interpolate(
-                sample["mask"][None, None].float(), size=size, mode="nearest"
-            )[0, 0].bool()
+        if self.image_size is not None:
+            # the meta follows the resize, so outputs written from it land on the right ground
+            sample = resize_sample(sample, (self.image_size, self.image_size))
         sample["text"] = [entry["captions"][lang] for lang in self.captioner.languages]
         sample["meta"]["osm_presets"] = [o["preset"] for o in entry["objects"]]
         sample["meta"]["osm_refs"] = sorted({r for o in entry["objects"] for r in o["refs"]})

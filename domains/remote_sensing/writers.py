@@ -8,7 +8,12 @@
 - :func:`class_raster_to_features` + :func:`write_geojson`: class regions as polygons in the
   raster's CRS. The file names its CRS in a ``crs`` member ("urn:ogc:def:crs:EPSG::xxxx", or WKT
   for CRSs without an EPSG code), which GDAL/OGR, QGIS and geopandas read. RFC 7946 readers
-  that assume lon/lat need the data in EPSG:4326: pass ``crs="EPSG:4326"`` to reproject.
+  that assume lon/lat need the data in EPSG:4326: pass ``to_crs="EPSG:4326"`` to reproject; that
+  file is plain RFC 7946 (longitude, latitude order, no ``crs`` member).
+- :func:`to_source_grid`, :func:`write_tile_prediction`, :func:`write_prediction_polygons`: a
+  prediction made on a resized tile (the model grid ``meta`` describes) brought back to the
+  tile's window on the source grid (nearest) and written as a GeoTIFF / as EPSG:4326 polygons.
+  :class:`ScenePredictionWriter` stitches such tiles into one GeoTIFF per scene.
 """
 
 from __future__ import annotations
@@ -100,17 +105,21 @@ class TiledPredictionWriter:
         scene: the RasterSource the tiles were cut from (its grid, CRS and transform are used).
         count, dtype, nodata: of the output; pixels no tile wrote keep ``nodata``.
         band_names: band descriptions (class names for probabilities).
+        class_names: for a class-index raster, written as ``class_<i>`` band tags.
     """
 
     def __init__(self, path: str | os.PathLike, scene: RasterSource, count: int = 1,
                  dtype: str = "uint8", nodata: float | None = 255,
-                 band_names: Sequence[str] | None = None):
+                 band_names: Sequence[str] | None = None,
+                 class_names: Sequence[str] | None = None):
         height, width = scene.shape
         self.path = os.fspath(path)
         profile = _profile(scene.crs, scene.transform, count, height, width, dtype, nodata)
         self._ds = rasterio.open(self.path, "w", **profile)
         if band_names is not None:
             self._ds.descriptions = tuple(band_names)
+        if class_names:  # a class raster explains itself, as write_class_raster's does
+            self._ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(class_names)})
         self.shape = (height, width)
 
     def write(self, tile, prediction: np.ndarray) -> None:
@@ -186,8 +195,75 @@ def write_geojson(path: str | os.PathLike,
         if target_crs != source_crs:
             mapping = transform_geom(source_crs, target_crs, mapping)
         out.append({"type": "Feature", "geometry": mapping, "properties": dict(properties)})
-    collection = {"type": "FeatureCollection", "crs": _crs_member(target_crs),
-                  "features": out}
+    collection = {"type": "FeatureCollection", "features": out}
+    if target_crs != CRS.from_epsg(4326):  # RFC 7946 files are lon/lat and carry no crs member
+        collection["crs"] = _crs_member(target_crs)
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(collection, handle)
     return os.fspath(path)
+
+
+def to_source_grid(classes: np.ndarray, meta: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """A (h, w) prediction on the grid ``meta`` describes (a tile, possibly resized for the
+    model) -> the same ground at the resolution of the window read from the source
+    (``meta["window"]``), nearest neighbour; returns it with the meta of that grid."""
+    classes = np.asarray(classes)
+    height, width = classes.shape
+    native_w, native_h = (int(round(v)) for v in meta["window"][2:4])
+    t = Affine(*meta["transform"][:6]) * Affine.scale(width / native_w, height / native_h)
+    grid = {**meta, "transform": [t.a, t.b, t.c, t.d, t.e, t.f], "shape": [native_h, native_w]}
+    if (height, width) != (native_h, native_w):
+        import torch
+        import torch.nn.functional as F
+
+        resized = F.interpolate(torch.from_numpy(classes.astype(np.float32))[None, None],
+                                size=(native_h, native_w), mode="nearest-exact")[0, 0]
+        classes = resized.round().numpy().astype(classes.dtype)
+    return classes, grid
+
+
+def write_tile_prediction(path: str | os.PathLike, classes: np.ndarray, meta: Mapping[str, Any],
+                          class_names: Sequence[str] | None = None, nodata: int = 255) -> str:
+    """One tile's class prediction as a GeoTIFF on the source grid (CRS, transform, nodata)."""
+    native, grid = to_source_grid(classes, meta)
+    return write_class_raster(path, native, grid, class_names, nodata=nodata)
+
+
+def write_prediction_polygons(path: str | os.PathLike, classes: np.ndarray,
+                              meta: Mapping[str, Any], class_names: Sequence[str] | None = None,
+                              skip: Sequence[int] = (0,), nodata: int = 255) -> str:
+    """Regions of one tile's prediction as RFC 7946 GeoJSON polygons (EPSG:4326, lon/lat),
+    traced on the source grid; classes in ``skip`` (the background) are left out."""
+    native, grid = to_source_grid(classes, meta)
+    features = [(geometry, properties) for geometry, properties
+                in class_raster_to_features(native, grid, class_names, nodata=nodata)
+                if properties["class_id"] not in set(skip)]
+    return write_geojson(path, features, grid, to_crs="EPSG:4326")
+
+
+class ScenePredictionWriter:
+    """Stitch per-tile predictions of one scene into a scene-sized GeoTIFF.
+
+    Tiles come from a grid sampler over the scene (``sampler.sources[scene]``); each prediction
+    may be on a resized tile grid (its sample's ``meta``): it is brought back to the tile window
+    first, then only the tile's core is written (see :class:`TiledPredictionWriter`).
+    """
+
+    def __init__(self, path: str | os.PathLike, scene: RasterSource,
+                 class_names: Sequence[str] | None = None, nodata: int = 255):
+        self._writer = TiledPredictionWriter(path, scene, count=1, dtype="uint8", nodata=nodata,
+                                             class_names=class_names)
+        self.path = self._writer.path
+
+    def write(self, tile, classes: np.ndarray, meta: Mapping[str, Any]) -> None:
+        native, _ = to_source_grid(classes, meta)
+        self._writer.write(tile, native)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> "ScenePredictionWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

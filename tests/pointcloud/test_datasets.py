@@ -102,8 +102,8 @@ def test_lidar_tiles_match_laspy():
         assert sample["meta"]["label"] == dominant
         assert sample["points"].shape == (256, 3)
         assert sample["points"][:, :2].abs().max() <= 1.0 + 1e-6 and sample["points"][:, 2].min() >= 0
-        mask = sample["mask"]
-        assert mask.shape == (256,) and set(mask.tolist()) <= {-1, 0, 1, 2}
+        seg = sample["seg"]
+        assert seg.shape == (256,) and set(seg.tolist()) <= {-1, 0, 1, 2}
     assert total == len(xyz)  # min_points=64 keeps every tile of this file
 
 
