@@ -4,5 +4,5 @@ Importing it registers every core type (towers, models, losses, datasets, evalua
 can name them.
 """
 
-from . import datasets, losses, model, towers  # noqa: F401  (registration side effects)
-from .eval import evaluators  # noqa: F401
+from . import datasets, grounding_model, heads, losses, model, towers  # noqa: F401  (registration side effects)
+from .eval import evaluators, grounding  # noqa: F401
