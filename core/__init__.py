@@ -5,4 +5,4 @@ can name them.
 """
 
 from . import datasets, grounding_model, heads, losses, model, towers  # noqa: F401  (registration side effects)
-from .eval import evaluators, grounding  # noqa: F401
+from .eval import evaluators, grounding, localization  # noqa: F401

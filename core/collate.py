@@ -13,7 +13,7 @@ import torch
 
 from .sample import facets_of
 
-STACKED = ("image", "points", "labels", "mask", "query_targets")
+STACKED = ("image", "points", "labels", "mask", "seg", "query_targets")
 LISTED = ("boxes", "box_labels")
 
 

@@ -173,3 +173,17 @@ def plot_boxes(images, predictions, targets, queries: Sequence[str], out_path) -
                         color="orange", fontsize=6, va="bottom")
         ax.set_axis_off()
     return _save(fig, out_path)
+
+
+def plot_similarity_maps(cases, out_path) -> Path:
+    """Zero-shot localisation examples: each text's similarity map with the true region outlined."""
+    count = max(len(cases), 1)
+    fig = Figure(figsize=(3.0 * count, 3.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    for ax, (name, sim, region) in zip(axes, cases):
+        ax.imshow(sim, cmap="magma")
+        ax.contour(region.astype(float), levels=[0.5], colors="cyan", linewidths=1.0)
+        ax.set_title(name[:24], fontsize=8)
+        ax.set_axis_off()
+    return _save(fig, out_path)
