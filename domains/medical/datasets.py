@@ -8,7 +8,8 @@ positive label names, boxes, an RLE mask). :class:`CXRDataset` turns a record in
 * ``text``: facets from :func:`.knowledge.compose_text` (report sentences and knowledge facets of
   the labels, or report only, or label prompts for the baseline);
 * ``labels``: multi-hot over ``classes`` (the multi-positive loss uses it as soft targets);
-* ``boxes`` / ``mask`` when the layout has them; ``meta`` with a source id that never holds a
+* ``boxes`` (xyxy pixels of ``image``) with ``box_labels`` (indices into ``classes`` and into
+  ``queries``, the class names as texts a grounding head looks for) / ``mask`` when the layout has them; ``meta`` with a source id that never holds a
   DICOM identifier (DICOM sources are keyed with the salted one-way hash of :mod:`.phi`).
 
 A fixed validation split is carried by the data itself: an item is in ``split="val"`` when a
@@ -269,6 +270,10 @@ class CXRDataset(SampleDataset):
             random.Random(split_seed).shuffle(records)
             records = records[:limit]
         self.records = records
+        if self.has_boxes:
+            # the texts a grounding head looks for: box_labels index into them (one per class)
+            self.queries = [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", c).replace("_", " ").lower()
+                            for c in self.classes]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -309,7 +314,8 @@ class CXRDataset(SampleDataset):
             sx, sy = width / ref_w * scale, height / ref_h * scale
             sample["boxes"] = torch.tensor([[x0 * sx, y0 * sy, x1 * sx, y1 * sy] for _, x0, y0, x1, y1 in record.boxes],
                                            dtype=torch.float32).reshape(-1, 4)
-            sample["meta"]["box_labels"] = [self.classes.index(b[0]) for b in record.boxes]
+            sample["box_labels"] = torch.tensor([self.classes.index(b[0]) for b in record.boxes],
+                                                dtype=torch.int64)
         if record.mask_rle is not None:
             try:
                 mask = np.zeros((height, width), dtype=np.uint8)
