@@ -305,7 +305,10 @@ class CXRDataset(SampleDataset):
             "image": image.float(),
             "text": compose_text(record.report, record.labels, self.knowledge, self.text_mode, self.facets),
             "labels": torch.tensor([1.0 if c in record.labels else 0.0 for c in self.classes]),
-            "meta": {"source": self._source_id(record),
+            # the source grid, so predictions on the model input map back (pure scaling: the
+            # padding is at the bottom/right)
+            "meta": {"source": self._source_id(record), "source_shape": [int(height), int(width)],
+                     "input_scale": float(scale),
                      **{k: image_meta.get(k) for k in ("modality", "view_position", "study_key", "spacing")
                         if image_meta.get(k) is not None}},
         }
