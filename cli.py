@@ -1,4 +1,4 @@
-"""The `facetvlp` command: train, eval, demo, inspect, info.
+"""The `facetvlp` command: train, finetune, eval, demo, inspect, info.
 
 The front door stands above the core and every domain, so it imports them all; exit code 0 on
 success, 2 with a one-line reason for a user error (bad config, unreadable file), 1 for a bug.
@@ -41,6 +41,14 @@ def cmd_train(args) -> int:
         return 0  # under torchrun the main rank reports
     print_table({k: v for k, v in summary.items() if isinstance(v, (int, float))}, cfg["work_dir"])
     return 0
+
+
+def cmd_finetune(args) -> int:
+    """`train` with the encoder started from a pre-trained model (`init_encoder_from`): the load
+    report (loaded / missing / unexpected / mismatched tensors) goes to the log and run.log."""
+    if args.from_checkpoint:
+        args.set = args.set + [f"init_encoder_from={args.from_checkpoint}"]
+    return cmd_train(args)
 
 
 def cmd_eval(args) -> int:
@@ -139,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--work-dir")
     train.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
     train.set_defaults(func=cmd_train)
+
+    finetune = sub.add_parser("finetune", help="train a task model (segmentation) from a pre-trained encoder")
+    finetune.add_argument("config")
+    finetune.add_argument("--from", dest="from_checkpoint", metavar="CHECKPOINT",
+                          help="facetvlp checkpoint (file, checkpoint dir or work dir) or an "
+                               "import-openclip model.safetensors; default: the config's init_encoder_from")
+    finetune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    finetune.add_argument("--work-dir")
+    finetune.add_argument("--resume", action="store_true", help="continue from the work dir's latest checkpoint")
+    finetune.set_defaults(func=cmd_finetune)
 
     evaluate = sub.add_parser("eval", help="run a config's evaluators on a checkpoint")
     evaluate.add_argument("config")

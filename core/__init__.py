@@ -4,5 +4,5 @@ Importing it registers every core type (towers, models, losses, datasets, evalua
 can name them.
 """
 
-from . import datasets, grounding_model, heads, losses, model, towers  # noqa: F401  (registration side effects)
-from .eval import evaluators, grounding, localization  # noqa: F401
+from . import datasets, heads, label_fraction, losses, model, towers  # noqa: F401  (registration side effects)
+from .eval import evaluators, grounding, localization, segmentation  # noqa: F401

@@ -7,6 +7,7 @@ SigLIP). Losses decide which pairs to align.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Callable, Mapping
 
@@ -32,6 +33,12 @@ def make_projection(kind: str, width: int, embed_dim: int, bias: bool = False) -
             raise ConfigError(f"proj='none' needs tower width {width} == embed_dim {embed_dim}")
         return nn.Identity()
     raise ConfigError(f"proj must be 'linear', 'mlp' or 'none', got {kind!r}")
+
+
+def project_dense(projection: nn.Module, dense: torch.Tensor) -> torch.Tensor:
+    """(B, W, h, w) tower features -> (B, D, h, w) projected and L2-normalised at every position."""
+    projected = projection(dense.permute(0, 2, 3, 1))
+    return F.normalize(projected, dim=-1).permute(0, 3, 1, 2)
 
 
 @MODELS.register_module()
@@ -101,6 +108,15 @@ class ContrastiveModel(nn.Module):
         out = self.run_tower(modality, batch)
         embeds = self.projections[modality](out.pooled)
         return F.normalize(embeds, dim=-1) if normalize else embeds
+
+    def patch_embeddings(self, batch: dict, modality: str = "image") -> torch.Tensor:
+        """(B, D, h, w): every patch in the joint embedding space (the pooled features' projection
+        applied per position, then L2-normalised), for zero-shot similarity maps and
+        text-conditioned heads."""
+        tower = self.towers[modality]
+        with torch.no_grad() if tower.frozen else contextlib.nullcontext():
+            dense = tower.forward_dense(batch)
+        return project_dense(self.projections[modality], dense)
 
     def forward(self, batch: dict, mask_ratio: float = 0.0, with_tokens: bool = False) -> dict:
         embeds, tokens, token_masks = {}, {}, {}

@@ -57,17 +57,30 @@ def seed_everything(seed: int) -> None:
 
 
 def build_optimizer(module: nn.Module, optim_cfg: dict) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases, norms, embeddings' scales and the temperature."""
+    """AdamW; no weight decay on biases, norms, embeddings' scales and the temperature. A model
+    with `param_groups(optim_cfg)` (task models: encoder vs head learning rates, layer-wise
+    decay) makes its own groups; the loss's parameters join at the base settings."""
     cfg = dict(lr=5e-4, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6)
     cfg.update(optim_cfg or {})
+    model = getattr(module, "model", module)
+    own_groups = hasattr(model, "param_groups")
+    if cfg.get("paramwise") and not own_groups:
+        raise ConfigError(f"optim.paramwise: {type(model).__name__} has no param_groups()")
     decay, no_decay = [], []
-    for name, param in module.named_parameters():
+    rest = getattr(module, "loss", nn.Module()) if own_groups else module
+    for name, param in rest.named_parameters():
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "logit_" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.pop("weight_decay")},
+    groups = [{"params": decay, "weight_decay": cfg["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0}]
+    if own_groups:
+        groups = model.param_groups(dict(cfg)) + [g for g in groups if g["params"]]
+    cfg.pop("paramwise", None)
+    cfg.pop("weight_decay")
     cfg["betas"] = tuple(cfg["betas"])
+    for group in groups:  # the schedule scales every group from its own starting lr
+        group["initial_lr"] = group.get("lr", cfg["lr"])
     try:
         return torch.optim.AdamW(groups, **cfg)
     except TypeError as exc:
@@ -216,10 +229,14 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
         # checkpoint, restored below, takes precedence.
         ckpt.load_model_weights(module.model, cfg["load_from"], prefix="model.model.")
         log.info("initialised the model from %s", cfg["load_from"])
+    if cfg.get("init_encoder_from"):  # fine-tuning: the encoder only, by key, with a report
+        from ..heads.encoder_init import load_encoder
+
+        load_encoder(module.model, cfg["init_encoder_from"])
     # FSDP2 replaces parameters with sharded DTensors, so the optimizer is built after wrapping.
     runner = wrap_parallel(module, placement, options)
     optimizer = build_optimizer(module, dict(cfg.get("optim", {})))
-    base_lr = optimizer.param_groups[0]["lr"]
+    base_lr = optimizer.defaults["lr"]
 
     step = 0
     if resume:
@@ -259,10 +276,11 @@ def train(cfg: Any, resume: bool = False) -> dict[str, Any]:
             for _ in range(step % spe, spe):
                 if step >= max_steps:
                     break
-                lr = lr_at(step, base_lr, max_steps, int(schedule.get("warmup_steps", 0)),
-                           float(schedule.get("min_lr_ratio", 0.0)))
+                factor = lr_at(step, 1.0, max_steps, int(schedule.get("warmup_steps", 0)),
+                               float(schedule.get("min_lr_ratio", 0.0)))
+                lr = base_lr * factor
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = group.get("initial_lr", base_lr) * factor
                 samples = 0
                 for micro in range(options.grad_accum):
                     batch = move_to(next(batches), placement.device)

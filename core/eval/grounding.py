@@ -39,7 +39,7 @@ class BoxGrounding:
         for batch in loader:
             if not batch["size"]:
                 continue
-            found = model.predict(move_to(batch, device), top_k=self.top_k)
+            found = model.predict(move_to(batch, device), top_k=self.top_k)["detections"]
             predictions += [{k: v.cpu() for k, v in p.items()} for p in found]
             targets += [{"boxes": torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4),
                          "labels": torch.as_tensor(l, dtype=torch.int64).reshape(-1)}

@@ -12,6 +12,11 @@ import torch
 from torch import nn
 
 
+class LevelSpec(NamedTuple):
+    channels: int  # C of the (B, C, h, w) map
+    stride: int  # input pixels per map pixel
+
+
 class TowerOutput(NamedTuple):
     pooled: torch.Tensor  # (B, W)
     tokens: torch.Tensor | None  # (B, T, W)
@@ -28,6 +33,15 @@ class Tower(nn.Module):
     def forward_levels(self, batch: dict, indices: Sequence[int] | int = 4) -> list[torch.Tensor]:
         """Feature maps from several depths, for segmentation / grounding heads."""
         raise NotImplementedError(f"{type(self).__name__} has no multi-level features")
+
+    def level_specs(self, indices: Sequence[int] | int = 4) -> list[LevelSpec]:
+        """Channels and stride of each map `forward_levels(batch, indices)` returns."""
+        raise NotImplementedError(f"{type(self).__name__} has no multi-level features")
+
+    def forward_dense(self, batch: dict) -> torch.Tensor:
+        """(B, width, h, w): the final, normalised token features on their spatial grid, i.e. the
+        features `forward` pools, before pooling (for projected patch embeddings)."""
+        raise NotImplementedError(f"{type(self).__name__} has no dense token map")
 
     # -- freezing (LiT, M-FLAG) -------------------------------------------------------------
     def blocks(self) -> Sequence[nn.Module]:

@@ -8,11 +8,12 @@ from typing import Sequence
 import timm
 import torch
 from timm.models import checkpoint_seq
+from timm.models._features import feature_take_indices
 from timm.models.vision_transformer import VisionTransformer
 
 from ..errors import CheckpointError, ConfigError
 from ..registry import TOWERS
-from .base import Tower, TowerOutput
+from .base import LevelSpec, Tower, TowerOutput
 from .weights import load_state_dict_file
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,38 @@ class TimmVisionTower(Tower):
         return TowerOutput(pooled, x[:, vit.num_prefix_tokens :], None)
 
     def forward_levels(self, batch: dict, indices: Sequence[int] | int = 4) -> list[torch.Tensor]:
-        """(B, C, h, w) maps from several depths (timm `forward_intermediates`)."""
+        """(B, C, h, w) maps from several depths (timm `forward_intermediates`); an int n takes
+        the last n of `feature_info` (blocks of a ViT, stages of a CNN)."""
         images = batch["image"] if isinstance(batch, dict) else batch
         return self.model.forward_intermediates(images, indices=indices, intermediates_only=True)
 
+    def level_specs(self, indices: Sequence[int] | int = 4) -> list[LevelSpec]:
+        info = self.model.feature_info
+        taken, _ = feature_take_indices(len(info), indices)
+        return [LevelSpec(int(info[i]["num_chs"]), int(info[i]["reduction"])) for i in taken]
+
+    def forward_dense(self, batch: dict) -> torch.Tensor:
+        images = batch["image"] if isinstance(batch, dict) else batch
+        if not self.is_vit:
+            features = self.model.forward_features(images)
+            if features.ndim != 4:
+                raise ConfigError(f"timm '{self.name}' gives no (B, C, h, w) feature map")
+            return features
+        tokens = self._forward_vit(images, 0.0).tokens
+        patch_embed = self.model.patch_embed
+        grid = (patch_embed.dynamic_feat_size(images.shape[-2:]) if self.model.dynamic_img_size
+                else patch_embed.grid_size)
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid)
+
     # -- freezing / memory ------------------------------------------------------------------
     def blocks(self):
-        return list(getattr(self.model, "blocks", []) or getattr(self.model, "stages", []))
+        for name in ("blocks", "stages"):
+            found = getattr(self.model, name, None)
+            if found is not None and len(found):
+                return list(found)
+        # other CNNs (ResNet's layer1..4): the stages timm lists in feature_info, stem left out
+        stages = [self.model.get_submodule(info["module"]) for info in self.model.feature_info]
+        return [stage for stage in stages if any(True for _ in stage.parameters())]
 
     def final_norm(self):
         return getattr(self.model, "norm", None)

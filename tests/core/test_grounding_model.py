@@ -26,7 +26,7 @@ def test_outputs_follow_the_detr_convention():
     out = model(batch)
     assert out["pred_logits"].shape == (2, 16, 3)  # 4 x 4 patch tokens, 3 colour queries
     assert out["pred_boxes"].shape == (2, 16, 4)
-    found = model.predict(batch, top_k=5)
+    found = model.predict(batch, top_k=5)["detections"]
     assert found[0]["boxes"].shape == (5, 4) and found[0]["labels"].max() < 3
     assert torch.all(found[0]["scores"][:-1] >= found[0]["scores"][1:])
     # predicted boxes are in pixels of the 64 x 64 input

@@ -15,10 +15,10 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
-from .heads.boxes import to_pixel_xyxy
-from .model import ContrastiveModel
-from .registry import HEADS, MODELS, build
+from ..errors import ConfigError
+from ..model import ContrastiveModel
+from ..registry import HEADS, MODELS, build
+from .boxes import to_pixel_xyxy
 
 
 @MODELS.register_module()
@@ -53,9 +53,9 @@ class GroundingModel(ContrastiveModel):
         }
 
     @torch.no_grad()
-    def predict(self, batch: dict, top_k: int = 100) -> list[dict[str, torch.Tensor]]:
-        """Per image the `top_k` (token, text) pairs by score: boxes (xyxy pixels of the model
-        input), scores (sigmoid) and labels (index of the text query)."""
+    def predict(self, batch: dict, top_k: int = 100) -> dict[str, list[dict[str, torch.Tensor]]]:
+        """`{"detections": [per image: the top_k (token, text) pairs by score]}`, each with
+        boxes (xyxy pixels of the model input), scores (sigmoid) and labels (text query index)."""
         outputs = self.forward(batch)
         height, width = batch["image"].shape[-2:]
         results = []
@@ -66,4 +66,4 @@ class GroundingModel(ContrastiveModel):
             tokens, labels = order // logits.shape[1], order % logits.shape[1]
             results.append({"boxes": to_pixel_xyxy(boxes[tokens], height, width), "scores": best,
                             "labels": labels})
-        return results
+        return {"detections": results}
