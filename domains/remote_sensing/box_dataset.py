@@ -6,13 +6,17 @@ then describes the resampled grid). Its footprints come from a GeoJSON per chip 
 in ``labels``) or one GeoJSON for all chips, in any CRS the file names (RFC 7946 files without a
 ``crs`` member are lon/lat); they are reprojected to the chip's CRS and each one's pixel bounding
 box, clipped to the chip, becomes a box. A box thinner than ``min_side`` pixels after clipping
-(a building cut by the chip edge) is dropped.
+(a building cut by the chip edge) is dropped. Chips named by web-mercator tile (``...-x-y-z``)
+group by their zoom-``group_zoom`` parent, so ``groups=[...]`` makes a spatial split that keeps
+every zoom level of the same ground on one side.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -73,12 +77,31 @@ def pixel_boxes(polygons: Sequence[shapely.Geometry], polygons_crs: str, meta: d
 
 
 def chip_paths(chips: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """A folder's GeoTIFFs, the files a glob pattern matches, or a list of files."""
     if isinstance(chips, (str, os.PathLike)):
         folder = Path(chips)
-        if not folder.is_dir():
-            raise ConfigError(f"chips: {folder} is not a folder (or give a list of files)")
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+        if folder.is_dir():
+            return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+        matches = sorted(Path(p) for p in glob.glob(os.fspath(chips)))
+        if not matches:
+            raise ConfigError(f"chips: {chips} is neither a folder nor a pattern that matches files")
+        return matches
     return [Path(p) for p in chips]
+
+
+XYZ_NAME = re.compile(r"(\d+)-(\d+)-(\d+)$")
+
+
+def xyz_group(stem: str, zoom: int) -> str:
+    """The "x-y" of the zoom-`zoom` web-mercator tile that holds a chip named ...-x-y-z, so chips
+    of several zoom levels over the same ground fall in one group; other names are their own."""
+    match = XYZ_NAME.search(stem)
+    if not match:
+        return stem
+    x, y, z = (int(v) for v in match.groups())
+    if z < zoom:
+        return stem
+    return f"{x >> (z - zoom)}-{y >> (z - zoom)}"
 
 
 @DATASETS.register_module()
@@ -87,11 +110,15 @@ class FootprintBoxDataset(SampleDataset):
 
     def __init__(self, chips: str | os.PathLike | Sequence[str | os.PathLike],
                  labels: str | os.PathLike, image_size: int | None = None, query: str = "building",
-                 min_side: float = 2.0, on_error: str = "raise", seed: int = 0):
+                 min_side: float = 2.0, groups: Sequence[str] | None = None, group_zoom: int = 19,
+                 on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
+        self.group_zoom = group_zoom
         self.paths = chip_paths(chips)
+        if groups is not None:  # a spatial split: keep the chips under these tiles
+            self.paths = [p for p in self.paths if xyz_group(p.stem, group_zoom) in set(groups)]
         if not self.paths:
-            raise ConfigError(f"chips: no GeoTIFF chips in {chips}")
+            raise ConfigError(f"chips: no GeoTIFF chips in {chips}" + (f" under groups {list(groups)}" if groups else ""))
         self.labels = Path(labels)
         self.image_size, self.min_side = image_size, min_side
         self.queries = [query]
@@ -103,7 +130,7 @@ class FootprintBoxDataset(SampleDataset):
         return len(self.paths)
 
     def group_of(self, index: int) -> str:
-        return self.paths[index].stem
+        return xyz_group(self.paths[index].stem, self.group_zoom)
 
     def load(self, index: int) -> dict[str, Any]:
         path = self.paths[index]

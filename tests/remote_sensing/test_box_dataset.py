@@ -79,3 +79,20 @@ def test_a_broken_label_file_is_a_typed_error(kampala, tmp_path):
     data = FootprintBoxDataset([chip], tmp_path / "labels")
     with pytest.raises(VectorLabelError, match="GeoJSON"):
         data[0]
+
+
+def test_groups_make_a_spatial_split_across_zoom_levels(kampala):
+    from facetvlp.domains.remote_sensing.box_dataset import xyz_group
+
+    assert xyz_group("OAM-1238448-1046528-21", 19) == "309612-261632"  # 1238448 >> 2, 1046528 >> 2
+    assert xyz_group("OAM-619226-523265-20", 19) == "309613-261632"
+    assert xyz_group("not-a-tile", 19) == "not-a-tile"
+    east = FootprintBoxDataset(str(kampala / "chips" / "*.tif"), kampala / "labels",
+                               groups=["309614-261632", "309614-261633"])
+    west = FootprintBoxDataset(str(kampala / "chips" / "*.tif"), kampala / "labels",
+                               groups=["309612-261632", "309612-261633", "309613-261632", "309613-261633"])
+    assert len(east) + len(west) == 118
+    east_bounds = [rasterio.open(p).bounds for p in east.paths]
+    west_bounds = [rasterio.open(p).bounds for p in west.paths]
+    # every eastern chip lies east of every western chip: no ground on both sides
+    assert min(b.left for b in east_bounds) >= max(b.right for b in west_bounds) - 1e-9
