@@ -7,4 +7,4 @@ for rasters and OSM files.
 # GeoTIFF reading, samplers, scene/tile datasets, georeferenced writers, inspect
 from . import geotiff, raster_inspect, samplers, scene_dataset, writers  # noqa: F401
 # OSM captions, pairs, caption datasets, scene knowledge, OSM inspect
-from . import caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
+from . import box_dataset, caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
