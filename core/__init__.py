@@ -5,4 +5,4 @@ can name them.
 """
 
 from . import datasets, heads, label_fraction, losses, model, towers  # noqa: F401  (registration side effects)
-from .eval import evaluators, segmentation  # noqa: F401
+from .eval import evaluators, grounding, localization, segmentation  # noqa: F401

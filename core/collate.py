@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .sample import facets_of
 
 STACKED = ("image", "points", "labels", "mask", "seg", "query_targets")
+LISTED = ("boxes", "box_labels")
 
 
 class Collator:
@@ -52,8 +53,9 @@ class Collator:
         for key in STACKED:
             if all(key in s for s in kept):
                 batch[key] = torch.stack([torch.as_tensor(s[key]) for s in kept])
-        if "boxes" in kept[0]:
-            batch["boxes"] = [s.get("boxes") for s in kept]
+        for key in LISTED:  # a different count per item: kept as lists
+            if key in kept[0]:
+                batch[key] = [s.get(key) for s in kept]
         batch["meta"] = [s.get("meta", {}) for s in kept]
         if all("text" in s for s in kept):
             batch["facets"] = [facets_of(s) for s in kept]

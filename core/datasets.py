@@ -94,3 +94,44 @@ class SyntheticSegmentation(SampleDataset):
             seg[:b], seg[-b:], seg[:, :b], seg[:, -b:] = -1, -1, -1, -1
         return {"image": image.float(), "seg": seg, "text": "a bright square",
                 "meta": {"source": f"synthetic-seg:{index}", "group": self.group_of(index)}}
+
+
+@DATASETS.register_module()
+class SyntheticBoxes(SampleDataset):
+    """Coloured rectangles on noise, each a box whose text query names its colour (and a `seg`
+    map: 0 background, 1 + colour index; a later rectangle covers an earlier one).
+
+    The grounding counterpart of SyntheticImageText: learnable, file-free, generated from
+    (seed, index), for engine tests of box heads. `queries` are the texts to find.
+    """
+
+    def __init__(self, size: int = 64, image_size: int = 64, max_boxes: int = 2, seed: int = 0,
+                 colours: tuple[str, ...] = ("red", "green", "blue"), on_error: str = "raise"):
+        super().__init__(on_error=on_error, seed=seed)
+        self.size, self.image_size, self.max_boxes = size, image_size, max_boxes
+        self.colours = list(colours)
+        self.queries = [f"a {name} square" for name in self.colours]
+        self.seg_classes = ["background", *self.colours]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def load(self, index: int) -> dict:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        side = self.image_size
+        image = 0.3 * torch.rand(3, side, side, generator=generator)
+        count = 1 + int(torch.randint(self.max_boxes, (1,), generator=generator))
+        boxes, labels = [], []
+        seg = torch.zeros(side, side, dtype=torch.int64)
+        for _ in range(count):
+            w, h = (torch.randint(side // 6, side // 2, (2,), generator=generator)).tolist()
+            x0 = int(torch.randint(0, side - w, (1,), generator=generator))
+            y0 = int(torch.randint(0, side - h, (1,), generator=generator))
+            label = int(torch.randint(len(self.colours), (1,), generator=generator))
+            image[:, y0 : y0 + h, x0 : x0 + w] = torch.tensor(COLOURS[self.colours[label]]).view(3, 1, 1)
+            seg[y0 : y0 + h, x0 : x0 + w] = label + 1
+            boxes.append([x0, y0, x0 + w, y0 + h])
+            labels.append(label)
+        return {"image": image, "boxes": torch.tensor(boxes, dtype=torch.float32),
+                "box_labels": torch.tensor(labels, dtype=torch.int64), "seg": seg,
+                "meta": {"source": f"synthetic-boxes:{index}"}}

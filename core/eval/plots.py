@@ -146,3 +146,44 @@ def plot_retrieval(recalls: dict[str, float], out_path) -> Path:
     if curves:
         ax.legend()
     return _save(fig, out_path)
+
+
+def plot_boxes(images, predictions, targets, queries: Sequence[str], out_path) -> Path:
+    """Each image with its true boxes (green, solid) and, per text that has a true box, the
+    highest-scoring predicted box for that text (orange, dashed, with its score)."""
+    from matplotlib.patches import Rectangle
+
+    count = max(len(images), 1)
+    fig = Figure(figsize=(3.2 * count, 3.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    for ax, image, pred, true in zip(axes, images, predictions, targets):
+        shown = image.float()
+        shown = (shown - shown.min()) / (shown.max() - shown.min() + 1e-8)
+        ax.imshow(shown.permute(1, 2, 0).numpy() if shown.shape[0] == 3 else shown[0].numpy(), cmap="gray")
+        for box, label in zip(true["boxes"].tolist(), true["labels"].tolist()):
+            ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="lime", lw=1.5))
+            mine = pred["labels"] == label
+            if mine.any():
+                best = int(pred["scores"][mine].argmax())
+                p = pred["boxes"][mine][best].tolist()
+                ax.add_patch(Rectangle(p[:2], p[2] - p[0], p[3] - p[1], fill=False, color="orange",
+                                       lw=1.5, ls="--"))
+                ax.text(p[0], p[1], f"{queries[label][:18]} {float(pred['scores'][mine][best]):.2f}",
+                        color="orange", fontsize=6, va="bottom")
+        ax.set_axis_off()
+    return _save(fig, out_path)
+
+
+def plot_similarity_maps(cases, out_path) -> Path:
+    """Zero-shot localisation examples: each text's similarity map with the true region outlined."""
+    count = max(len(cases), 1)
+    fig = Figure(figsize=(3.0 * count, 3.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    for ax, (name, sim, region) in zip(axes, cases):
+        ax.imshow(sim, cmap="magma")
+        ax.contour(region.astype(float), levels=[0.5], colors="cyan", linewidths=1.0)
+        ax.set_title(name[:24], fontsize=8)
+        ax.set_axis_off()
+    return _save(fig, out_path)

@@ -8,8 +8,10 @@ positive label names, boxes, an RLE mask). :class:`CXRDataset` turns a record in
 * ``text``: facets from :func:`.knowledge.compose_text` (report sentences and knowledge facets of
   the labels, or report only, or label prompts for the baseline);
 * ``labels``: multi-hot over ``classes`` (the multi-positive loss uses it as soft targets);
-* ``boxes`` / ``mask`` when the layout has them; ``meta`` with a source id that never holds a
-  path (sources are keyed with the salted one-way :func:`facetvlp.core.privacy.file_key`).
+* ``boxes`` (xyxy pixels of ``image``) with ``box_labels`` (indices into ``classes`` and into
+  ``queries``, the class names as texts a grounding head looks for) / ``mask`` when the layout
+  has them; ``meta`` with a source id that never holds a path (sources are keyed with the salted
+  one-way :func:`facetvlp.core.privacy.file_key`).
 
 A fixed validation split is carried by the data itself: an item is in ``split="val"`` when a
 salt-free hash of (``split_seed``, its group) falls under ``val_fraction``; the group is the
@@ -299,6 +301,10 @@ class CXRDataset(SampleDataset):
             random.Random(split_seed).shuffle(records)
             records = records[:limit]
         self.records = records
+        if self.has_boxes:
+            # the texts a grounding head looks for: box_labels index into them (one per class)
+            self.queries = [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", c).replace("_", " ").lower()
+                            for c in self.classes]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -327,7 +333,10 @@ class CXRDataset(SampleDataset):
             "image": image.float(),
             "text": compose_text(record.report, record.labels, self.knowledge, self.text_mode, self.facets),
             "labels": torch.tensor([1.0 if c in record.labels else 0.0 for c in self.classes]),
-            "meta": {"source": self._source_id(record),
+            # the source grid, so predictions on the model input map back (pure scaling: the
+            # padding is at the bottom/right)
+            "meta": {"source": self._source_id(record), "source_shape": [int(height), int(width)],
+                     "input_scale": float(scale),
                      **{k: image_meta.get(k) for k in ("modality", "view_position", "study_key", "spacing")
                         if image_meta.get(k) is not None}},
         }
@@ -336,7 +345,8 @@ class CXRDataset(SampleDataset):
             sx, sy = width / ref_w * scale, height / ref_h * scale
             sample["boxes"] = torch.tensor([[x0 * sx, y0 * sy, x1 * sx, y1 * sy] for _, x0, y0, x1, y1 in record.boxes],
                                            dtype=torch.float32).reshape(-1, 4)
-            sample["meta"]["box_labels"] = [self.classes.index(b[0]) for b in record.boxes]
+            sample["box_labels"] = torch.tensor([self.classes.index(b[0]) for b in record.boxes],
+                                                dtype=torch.int64)
         if record.mask_rle is not None:
             try:
                 mask = np.zeros((height, width), dtype=np.uint8)

@@ -17,6 +17,9 @@ VinDr-CXR           ``train.csv``: image_id, class_name, class_id, rad_id, x_min
                     y_max (one row per radiologist finding); images ``<image_id>.dicom``.
 CheXpert            ``train.csv`` / ``valid.csv``: Path, Sex, Age, Frontal/Lateral, AP/PA, then the
                     14 observations as 1.0 / 0.0 / -1.0 (uncertain) / blank (not mentioned).
+TBX11K              ``annotations/xml/<name>.xml``: Pascal VOC, ``<size>`` the original radiograph,
+                    ``<object><name>`` ActiveTuberculosis / ObsoletePulmonaryTuberculosis with a
+                    ``<bndbox>`` in original pixels; images ``<name>.png`` (released at 512 x 512).
 MIMIC-CXR-JPG       ``mimic-cxr-2.0.0-chexpert.csv``: subject_id, study_id, 14 observations as in
                     CheXpert; ``-metadata.csv``: dicom_id, subject_id, study_id, ViewPosition ...;
                     ``-split.csv``: dicom_id, study_id, subject_id, split; images
@@ -30,6 +33,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -45,6 +49,7 @@ NIH_CLASSES = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass"
                "No Finding")
 # The NIH box list names one class differently from the label table.
 _NIH_BOX_NAMES = {"Infiltrate": "Infiltration"}
+TBX11K_CLASSES = ("ActiveTuberculosis", "ObsoletePulmonaryTuberculosis")
 VINDR_CLASSES = ("Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Consolidation", "ILD",
                  "Infiltration", "Lung Opacity", "Nodule/Mass", "Other lesion", "Pleural effusion",
                  "Pleural thickening", "Pneumothorax", "Pulmonary fibrosis", "No finding")
@@ -267,3 +272,42 @@ class MIMICCXRDataset(CXRDataset):
             records.append(Record(root / folder / f"s{row['study_id']}" / f"{row['dicom_id']}.jpg",
                                   _chexpert_labels(study, classes, uncertain), report=report, group=subject))
         super().__init__(records, classes, root=root, **kwargs)
+
+
+@DATASETS.register_module()
+class TBX11KDataset(CXRDataset):
+    """TBX11K tuberculosis boxes (Liu et al., CVPR 2020): one VOC xml per image, boxes given in the
+    original radiograph's pixels and scaled to the released PNG (what TBX11K's own converter does).
+    Every image is its own group (TBX11K publishes no patient ids)."""
+
+    has_boxes = True
+
+    def __init__(self, xml_dir: str | os.PathLike, images_dir: str | os.PathLike,
+                 classes: Sequence[str] = TBX11K_CLASSES, **kwargs):
+        xml_dir, images_dir = Path(xml_dir), Path(images_dir)
+        if not xml_dir.is_dir():
+            raise TableFormatError(xml_dir, "no such folder of VOC xml files")
+        find = _ImageLookup(images_dir, kwargs)
+        records = []
+        for xml_path in sorted(xml_dir.glob("*.xml")):
+            name, size, boxes = read_voc_boxes(xml_path)
+            path = find(name + ".png")
+            if path is None:
+                continue
+            boxes = [b for b in boxes if b[0] in classes]
+            records.append(Record(path, tuple(sorted({b[0] for b in boxes})), group=name, boxes=boxes,
+                                  box_reference=size))
+        super().__init__(records, classes, root=images_dir, missing_before=find.missing, **kwargs)
+
+
+def read_voc_boxes(path: Path) -> tuple[str, tuple[int, int], list[tuple[str, float, float, float, float]]]:
+    """(image name, (width, height) the boxes are in, [(label, x0, y0, x1, y1)]) of a VOC xml."""
+    try:
+        root = ElementTree.parse(path).getroot()
+        name = (root.findtext("filename") or path.stem).rsplit(".", 1)[0]
+        size = (int(root.findtext("size/width")), int(root.findtext("size/height")))
+        boxes = [(obj.findtext("name"), *(float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")))
+                 for obj in root.iter("object")]
+    except (ElementTree.ParseError, TypeError, ValueError) as exc:
+        raise TableFormatError(path, f"not a Pascal VOC annotation ({type(exc).__name__}: {exc})") from None
+    return name, size, boxes

@@ -10,3 +10,5 @@ from . import geotiff, raster_inspect, samplers, scene_dataset, writers  # noqa:
 from . import caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
 # segmentation: label rasters / vector footprints on tiles, colour-coded masks
 from . import colour_mask_dataset, seg_dataset, seg_labels  # noqa: F401
+# grounding: footprint boxes on chips
+from . import box_dataset  # noqa: F401
