@@ -1,4 +1,5 @@
-"""Point towers: a Point-BERT-style transformer and a small PointNet++ (SSG), both pure torch.
+"""Point towers: a Point-BERT-style transformer and a small PointNet++ (SSG), in torch (their
+farthest point sampling runs as numba kernels on CPU, see fps.py).
 
 PointBERTTower: farthest point sampling picks G group centres, each centre's k nearest points
 form a local patch, a mini-PointNet turns every patch into one token, a learned embedding of the
