@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def scan_subsets(data: Path, count: int, n: int) -> np.ndarray:
-    files = [p for p in sorted(data.rglob("*")) if p.suffix.lower() in (".pcd", ".ply", ".las", ".laz")]
+    suffixes = (".pcd", ".ply", ".las", ".laz")
+    files = [p for p in sorted(data.rglob("*")) if p.suffix.lower() in suffixes]
     pools = []
     for path in files:
         try:
@@ -82,10 +83,11 @@ def case(clouds: np.ndarray, m: int, rounds: int) -> float | None:
     for name, seconds in rows:
         ratio = f"{t_o3d / seconds:8.1f}x open3d" if t_o3d else ""
         print(f"  {name:<28} {n_clouds / seconds:>12.1f} clouds/s {ratio}")
-    _, idx = knn(gpu[:, :64], gpu, 32)
+    _, idx = knn(gpu[:4, :64], gpu[:4], 32)
     _, idx_cpu = knn(cpu[:4, :64], cpu[:4], 32)
-    print(f"  kNN k=32 cuda == cpu neighbour sets: "
-          f"{all(set(a) == set(b) for a, b in zip(idx[:4].cpu().reshape(-1, 32).tolist(), idx_cpu.reshape(-1, 32).tolist()))}")
+    rows_gpu, rows_cpu = idx.cpu().reshape(-1, 32).tolist(), idx_cpu.reshape(-1, 32).tolist()
+    same_knn = all(set(a) == set(b) for a, b in zip(rows_gpu, rows_cpu))
+    print(f"  kNN k=32 cuda == cpu neighbour sets: {same_knn}")
     return t_o3d / t_gpu if t_o3d else None
 
 

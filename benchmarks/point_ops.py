@@ -179,7 +179,8 @@ def neighbour_cases(clouds: np.ndarray, rounds: int, n_threads: int) -> None:
         for cloud, query in zip(clouds, centres64.numpy().astype(np.float64)):
             tree = o3d.geometry.KDTreeFlann(
                 o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.astype(np.float64))))
-            out.append(np.array([np.asarray(tree.search_knn_vector_3d(q, k_knn)[1]) for q in query]))
+            found = [np.asarray(tree.search_knn_vector_3d(q, k_knn)[1]) for q in query]
+            out.append(np.array(found))
         return out
 
     def o3d_tensor_ball():
@@ -195,7 +196,8 @@ def neighbour_cases(clouds: np.ndarray, rounds: int, n_threads: int) -> None:
         for cloud, query in zip(clouds, centres256.numpy().astype(np.float64)):
             tree = o3d.geometry.KDTreeFlann(
                 o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.astype(np.float64))))
-            out.append([np.asarray(tree.search_hybrid_vector_3d(q, radius, k_ball)[1]) for q in query])
+            out.append([np.asarray(tree.search_hybrid_vector_3d(q, radius, k_ball)[1])
+                        for q in query])
         return out
 
     knn_methods = {
@@ -215,7 +217,8 @@ def neighbour_cases(clouds: np.ndarray, rounds: int, n_threads: int) -> None:
     ball_methods = {
         "open3d tensor": o3d_tensor_ball,
         "open3d KDTreeFlann": o3d_legacy_ball,
-        "ours 1 thread": lambda: _with_threads(1, lambda: ball_query(centres256, batch, radius, k_ball)),
+        "ours 1 thread": lambda: _with_threads(
+            1, lambda: ball_query(centres256, batch, radius, k_ball)),
         f"ours {n_threads} threads": lambda: _with_threads(
             n_threads, lambda: ball_query(centres256, batch, radius, k_ball)),
     }

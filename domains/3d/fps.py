@@ -19,8 +19,8 @@ Two torch algorithms give identical indices:
 * ``loop``: the textbook loop, every step updates every point. Each step is a handful of
   elementwise passes over the batch, which on a GPU is one wide kernel each.
 * ``blocked`` (the torch backend's CPU default for clouds of 4,096+ points): points are sorted
-  along a Morton curve and cut into blocks of ``block_size`` with a bounding sphere each. After a few dozen picks a new centre can only
-  lower the distances of points close to it, so a step updates only the blocks whose sphere
+  along a Morton curve and cut into blocks of ``block_size`` with a bounding sphere each. After
+  a few dozen picks a new centre can only lower the distances of points close to it, so a step updates only the blocks whose sphere
   lies within reach: a block is skipped when ``|centre - c| >= radius + sqrt(block max)``, since
   then no point of it can get closer to the new point than it already is to the chosen set. The
   test keeps a relative margin of 1e-4 over float32 rounding, so a skipped block is one whose

@@ -86,12 +86,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
-    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+    if not (isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values())):
         raise CheckpointError(f"{path}: not a state dict of tensors")
     return {re.sub(r"^(module\.)+", "", k): v for k, v in state.items()}
 
 
-def _encoder_subtree(state: dict[str, torch.Tensor]) -> tuple[str, dict[str, torch.Tensor], list[str]]:
+def _encoder_subtree(
+    state: dict[str, torch.Tensor],
+) -> tuple[str, dict[str, torch.Tensor], list[str]]:
     """(prefix, the point encoder's own keys without it, the file keys that are not part of it)."""
     for prefix in ("point_encoder.", "transformer_q.", "base_model."):
         if any(k.startswith(prefix) for k in state):

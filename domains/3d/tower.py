@@ -171,7 +171,8 @@ class PointBERTTower(Tower):
                 kept.append(x)
         return x, kept
 
-    def _sequence(self, points: torch.Tensor, mask_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sequence(self, points: torch.Tensor,
+                  mask_ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(tokens, positions), each (B, 1 + kept groups, W), the class token first."""
         tokens, pos = self.tokenize_points(points)
         if mask_ratio > 0:

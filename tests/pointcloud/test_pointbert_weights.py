@@ -150,9 +150,11 @@ def _clouds(channels=3) -> torch.Tensor:
 def _ours_from(path, pool="cls", in_channels=3):
     converted, _ = convert_pointbert_state_dict(read_checkpoint(path))
     config = pointbert_config(converted)
-    assert config == dict(width=WIDTH, depth=DEPTH, in_channels=in_channels, encoder_hidden=(128, 256),
-                          encoder_style="pointbert", encoder_width=ENC, qkv_bias=False, mlp_ratio=4.0)
-    tower = PointBERTTower(heads=HEADS, num_groups=GROUPS, group_size=GROUP_SIZE, pool=pool, **config)
+    assert config == dict(width=WIDTH, depth=DEPTH, in_channels=in_channels,
+                          encoder_hidden=(128, 256), encoder_style="pointbert",
+                          encoder_width=ENC, qkv_bias=False, mlp_ratio=4.0)
+    tower = PointBERTTower(heads=HEADS, num_groups=GROUPS, group_size=GROUP_SIZE, pool=pool,
+                           **config)
     report = load_pointbert_weights(tower, path)
     return tower.eval(), report
 
