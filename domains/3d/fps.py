@@ -1,4 +1,4 @@
-"""Farthest point sampling in plain torch, exact and batched.
+"""Farthest point sampling, exact and batched: numba kernels on CPU, plain torch anywhere.
 
 Semantics (shared by every backend and checked against a textbook reference in tests): start at
 `start_index` (default 0, as open3d's `farthest_point_down_sample`), keep for every point its
@@ -9,13 +9,18 @@ returns them in file order). The "fpsample" backend (the `fpsample` package, flo
 same rule but accumulates the distance differently, so on a few clouds a near-tie resolves the
 other way and the sequences part from there.
 
+Backends: "numba" (fps_numba.py, CPU, the loop compiled; clouds of a batch run in parallel on
+`torch.get_num_threads()` threads) and "torch" (any device, the two algorithms below). "auto",
+the default, takes numba for CPU tensors when it is installed and torch otherwise (CUDA tensors,
+or no numba). Every backend but fpsample picks exactly the same indices.
+
 Two torch algorithms give identical indices:
 
 * ``loop``: the textbook loop, every step updates every point. Each step is a handful of
   elementwise passes over the batch, which on a GPU is one wide kernel each.
-* ``blocked`` (CPU default for clouds of 4,096+ points): points are sorted along a Morton curve and cut into blocks of
-  ``block_size`` with a bounding sphere each. After a few dozen picks a new centre can only
-  lower the distances of points close to it, so a step updates only the blocks whose sphere
+* ``blocked`` (the torch backend's CPU default for clouds of 4,096+ points): points are sorted
+  along a Morton curve and cut into blocks of ``block_size`` with a bounding sphere each. After
+  a few dozen picks a new centre can only lower the distances of points close to it, so a step updates only the blocks whose sphere
   lies within reach: a block is skipped when ``|centre - c| >= radius + sqrt(block max)``, since
   then no point of it can get closer to the new point than it already is to the chosen set. The
   test keeps a relative margin of 1e-4 over float32 rounding, so a skipped block is one whose
@@ -26,8 +31,10 @@ Two torch algorithms give identical indices:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
+import numpy as np
 import torch
 
 # relative margin of the block test: far above float32 rounding (~1e-6 relative)
@@ -46,14 +53,15 @@ def farthest_point_sample(
     xyz: torch.Tensor,
     n_samples: int,
     start_index: int = 0,
-    backend: str = "torch",
+    backend: str = "auto",
     algorithm: str = "auto",
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> torch.Tensor:
     """Indices (B, n_samples) of farthest point samples of clouds (B, N, 3) (or (N, 3) -> (n,)).
 
-    backend: "torch" (any device), "fpsample" (CPU tensors, needs the fpsample package), or
-    "auto" (fpsample for CPU tensors when installed, torch otherwise).
+    backend: "numba" (CPU tensors, needs numba), "torch" (any device), "fpsample" (CPU tensors,
+    needs the fpsample package; same rule, float32 accumulated differently), or "auto" (numba
+    for CPU tensors when installed and no torch `algorithm` is named, torch otherwise).
     algorithm (torch backend): "blocked", "loop", or "auto" (blocked on CPU for clouds of
     BLOCKED_MIN_POINTS or more, loop otherwise and on CUDA); both give the same indices.
     """
@@ -72,13 +80,17 @@ def farthest_point_sample(
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     if backend == "auto":
-        use_fpsample = xyz.device.type == "cpu" and importlib.util.find_spec("fpsample")
-        backend = "fpsample" if use_fpsample else "torch"
+        use_numba = xyz.device.type == "cpu" and algorithm == "auto" and numba_available()
+        backend = "numba" if use_numba else "torch"
     xyz = xyz[..., :3].detach().float()
+    if backend == "numba":
+        if not numba_available():
+            raise ValueError("backend='numba' needs the numba package (pip install numba)")
+        return _fps_numba(xyz, n_samples, start_index)
     if backend == "fpsample":
         return _fps_fpsample(xyz, n_samples, start_index)
     if backend != "torch":
-        raise ValueError(f"backend must be 'torch', 'fpsample' or 'auto', got {backend!r}")
+        raise ValueError(f"backend must be 'numba', 'torch', 'fpsample' or 'auto', got {backend!r}")
     if algorithm == "auto":
         algorithm = "blocked" if not xyz.is_cuda and BLOCKED_MIN_POINTS <= n_points < 2**24 else "loop"
     if algorithm == "blocked" and n_points >= 2**24:
@@ -204,6 +216,24 @@ def _lowest_index_of_maximum(block_max, state, block_cloud) -> torch.Tensor:
     candidates = torch.where(at_best, rows[1], float("inf")).amin(1)
     lowest = torch.full_like(best, float("inf"))
     return lowest.scatter_reduce_(0, owner, candidates, "amin").long()
+
+
+@functools.lru_cache(maxsize=None)
+def numba_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _fps_numba(xyz: torch.Tensor, n_samples: int, start_index: int) -> torch.Tensor:
+    if xyz.device.type != "cpu":
+        raise ValueError("the numba backend runs on CPU tensors only (CUDA: backend='torch')")
+    from .fps_numba import farthest_point_sample_numba
+
+    planes = np.ascontiguousarray(xyz.numpy().transpose(0, 2, 1))
+    if not np.isfinite(planes).all():
+        # NaN would compare false everywhere: the picks would silently differ from the loop's
+        raise ValueError("farthest point sampling needs finite coordinates (found NaN or inf)")
+    index = farthest_point_sample_numba(planes, n_samples, start_index, torch.get_num_threads())
+    return torch.from_numpy(index)
 
 
 def _fps_fpsample(xyz: torch.Tensor, n_samples: int, start_index: int) -> torch.Tensor:

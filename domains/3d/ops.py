@@ -1,11 +1,12 @@
-"""Point operations in plain torch: farthest point sampling, kNN, ball query, grouping.
+"""Point operations: farthest point sampling, kNN, ball query, grouping.
 
 Point-BERT / PointNet++ code bases ship these as CUDA extensions that must be compiled against the
-exact torch and CUDA versions, the most common installation failure of those projects. These run
-wherever torch runs (CPU or CUDA, any version) and keep memory bounded on large clouds by
-computing distances in chunks of query points.
+exact torch and CUDA versions, the most common installation failure of those projects. kNN, ball
+query and grouping here are plain torch: they run wherever torch runs (CPU or CUDA, any version)
+and keep memory bounded on large clouds by computing distances in chunks of query points.
 
-Farthest point sampling lives in fps.py (re-exported here).
+Farthest point sampling lives in fps.py (re-exported here): numba kernels on CPU (prebuilt
+wheels, nothing to compile at install), plain torch on CUDA and without numba.
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
-"""Point towers: a Point-BERT-style transformer and a small PointNet++ (SSG), both pure torch.
+"""Point towers: a Point-BERT-style transformer and a small PointNet++ (SSG), in torch (their
+farthest point sampling runs as numba kernels on CPU, see fps.py).
 
 PointBERTTower: farthest point sampling picks G group centres, each centre's k nearest points
 form a local patch, a mini-PointNet turns every patch into one token, a learned embedding of the
 centre's xyz is its position, and a standard transformer (timm `Block`) mixes the tokens. It is
-the point-cloud analogue of a ViT: patches are neighbourhoods instead of pixel squares.
+the point-cloud analogue of a ViT: patches are neighbourhoods instead of pixel squares. As in
+Point-BERT / Point-MAE the position embedding is added again before every block
+(`x = block(x + pos)`), the class token's included (`cls_pos`). With `encoder_style="pointbert"`,
+`encoder_width=256` and `qkv_bias=False` the tower has Point-BERT's layout and loads published
+Point-BERT / ULIP point-encoder weights (`checkpoint=`, see pointbert_weights.py).
 
 PointNetPPTower: two set-abstraction levels (FPS + ball query + shared MLP + max pool) and a
 global one; lighter, and a useful baseline.
@@ -27,14 +32,33 @@ from facetvlp.core.towers.vision_timm import random_patch_mask
 from .ops import ball_query, farthest_point_sample, gather_points, group, knn
 
 
-def _mlp(channels: Sequence[int]) -> nn.Sequential:
-    """Shared per-point MLP (LayerNorm, not BatchNorm: contrastive batches are small and a
-    frozen tower must behave the same in train and eval mode)."""
+ENCODER_STYLES = ("layernorm", "pointbert")
+
+
+class PointBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the channels of channels-last (..., C) features: the statistics of
+    Point-BERT's BatchNorm after a 1x1 Conv1d on (B*G, C, k), i.e. over every point of every
+    patch, with the same parameter and buffer names."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+
+
+def _norm_act(channels: int, style: str) -> list[nn.Module]:
+    if style == "pointbert":
+        return [PointBatchNorm(channels), nn.ReLU()]
+    return [nn.LayerNorm(channels), nn.GELU()]
+
+
+def _mlp(channels: Sequence[int], style: str = "layernorm") -> nn.Sequential:
+    """Shared per-point MLP. LayerNorm + GELU by default (contrastive batches are small and a
+    frozen tower must behave the same in train and eval mode); "pointbert": BatchNorm + ReLU,
+    Point-BERT's own, for its weights."""
     layers: list[nn.Module] = []
     for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
         layers.append(nn.Linear(c_in, c_out))
         if i < len(channels) - 2:
-            layers += [nn.LayerNorm(c_out), nn.GELU()]
+            layers += _norm_act(c_out, style)
     return nn.Sequential(*layers)
 
 
@@ -46,13 +70,16 @@ class MiniPointNet(nn.Module):
     is split into a per-point part and a per-patch part that is broadcast: the same function,
     without materialising the (B, G, k, 2h) concatenation (the largest tensor of the tower)."""
 
-    def __init__(self, in_channels: int, width: int, hidden: Sequence[int] = (128, 256)):
+    def __init__(self, in_channels: int, width: int, hidden: Sequence[int] = (128, 256),
+                 style: str = "layernorm"):
         super().__init__()
+        if style not in ENCODER_STYLES:
+            raise ValueError(f"encoder style must be one of {ENCODER_STYLES}, got {style!r}")
         h1, h2 = hidden
-        self.first = _mlp([in_channels, h1, h2])
+        self.first = _mlp([in_channels, h1, h2], style)
         self.point_part = nn.Linear(h2, 2 * h2)
         self.patch_part = nn.Linear(h2, 2 * h2, bias=False)
-        self.second = nn.Sequential(nn.LayerNorm(2 * h2), nn.GELU(), nn.Linear(2 * h2, width))
+        self.second = nn.Sequential(*_norm_act(2 * h2, style), nn.Linear(2 * h2, width))
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         feats = self.first(patches)
@@ -92,25 +119,41 @@ class PointBERTTower(Tower):
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
         encoder_hidden: Sequence[int] = (128, 256),
+        encoder_style: str = "layernorm",
+        encoder_width: int | None = None,
+        qkv_bias: bool = True,
+        checkpoint: str | None = None,
     ):
+        """encoder_width: the mini-PointNet's output width, mapped to `width` by a linear layer
+        (Point-BERT's `reduce_dim`: 256 -> 384); None: the encoder outputs `width` directly.
+        checkpoint: a Point-BERT / ULIP point-encoder weight file (pointbert_weights.py)."""
         super().__init__()
         if pool not in ("cls", "max", "cls+max"):
             raise ConfigError(f"must be 'cls', 'max' or 'cls+max', got {pool!r}", key="pool")
         self.width, self.pool = width, pool
         self.num_groups, self.group_size, self.in_channels = num_groups, group_size, in_channels
-        self.encoder = MiniPointNet(in_channels, width, encoder_hidden)
+        self.encoder = MiniPointNet(in_channels, encoder_width or width, encoder_hidden,
+                                    encoder_style)
+        self.reduce_dim = nn.Linear(encoder_width, width) if encoder_width else None
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, width))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.cls_pos = nn.Parameter(torch.zeros(1, 1, width))
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.transformer = nn.ModuleList(
-            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r) for r in rates
+            # torch's LayerNorm eps (1e-5) as in Point-BERT, not timm's ViT default (1e-6)
+            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=r,
+                  norm_layer=nn.LayerNorm)
+            for r in rates
         )
         self.norm = nn.LayerNorm(width)
         self.pool_proj = nn.Linear(2 * width, width) if pool == "cls+max" else None
         self.grad_checkpointing = False
         trunc_normal_(self.cls_token, std=0.02)
         trunc_normal_(self.cls_pos, std=0.02)
+        if checkpoint:
+            from .pointbert_weights import load_pointbert_weights
+
+            load_pointbert_weights(self, checkpoint)
 
     def tokenize_points(self, points: torch.Tensor, with_centres: bool = False):
         """(B, N, C) -> group tokens (B, G, W) and their position embeddings (B, G, W)
@@ -121,32 +164,40 @@ class PointBERTTower(Tower):
         centres = gather_points(xyz, centre_idx)
         _, neighbour_idx = knn(centres, xyz, min(self.group_size, xyz.shape[1]))
         patches = group(points, centres, neighbour_idx, relative=True)
-        tokens, pos = self.encoder(patches), self.pos_embed(centres)
+        tokens = self.encoder(patches)
+        if self.reduce_dim is not None:
+            tokens = self.reduce_dim(tokens)
+        pos = self.pos_embed(centres)
         return (tokens, pos, centres) if with_centres else (tokens, pos)
 
-    def _run_blocks(self, x: torch.Tensor, upto: int | None = None, keep: Sequence[int] = ()):
+    def _run_blocks(self, x: torch.Tensor, pos: torch.Tensor, upto: int | None = None,
+                    keep: Sequence[int] = ()):
         kept = []
         for i, block in enumerate(self.transformer[:upto]):
             if self.grad_checkpointing and torch.is_grad_enabled():
-                x = checkpoint(block, x, use_reentrant=False)
+                x = checkpoint(block, x + pos, use_reentrant=False)
             else:
-                x = block(x)
+                x = block(x + pos)
             if i in keep:
                 kept.append(x)
         return x, kept
 
     def _sequence(self, points: torch.Tensor, mask_ratio: float, with_centres: bool = False):
+        """(tokens, positions), each (B, 1 + kept groups, W), the class token first (and the
+        group centres (B, G, 3) with ``with_centres``, for unmasked sequences)."""
         tokens, pos, centres = self.tokenize_points(points, with_centres=True)
-        x = tokens + pos
         if mask_ratio > 0:
-            x = random_patch_mask(x, mask_ratio, num_prefix=0)
-        cls = (self.cls_token + self.cls_pos).expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1)
-        return (x, centres) if with_centres else x
+            # one draw for both, so each kept token keeps its own position
+            both = random_patch_mask(torch.cat([tokens, pos], -1), mask_ratio, num_prefix=0)
+            tokens, pos = both.split(self.width, dim=-1)
+        batch = tokens.shape[0]
+        x = torch.cat([self.cls_token.expand(batch, -1, -1), tokens], dim=1)
+        pos = torch.cat([self.cls_pos.expand(batch, -1, -1), pos], dim=1)
+        return (x, pos, centres) if with_centres else (x, pos)
 
     def forward(self, batch, mask_ratio: float = 0.0) -> TowerOutput:
-        x = self._sequence(_points_of(batch), mask_ratio)
-        x, _ = self._run_blocks(x)
+        x, pos = self._sequence(_points_of(batch), mask_ratio)
+        x, _ = self._run_blocks(x, pos)
         x = self.norm(x)
         cls, tokens = x[:, 0], x[:, 1:]
         if self.pool == "cls":
@@ -162,16 +213,16 @@ class PointBERTTower(Tower):
         depth = len(self.transformer)
         wanted = list(range(depth - indices, depth)) if isinstance(indices, int) else list(indices)
         wanted = [i % depth for i in wanted]
-        x = self._sequence(_points_of(batch), 0.0)
-        _, kept = self._run_blocks(x, upto=max(wanted) + 1, keep=wanted)
+        x, pos = self._sequence(_points_of(batch), 0.0)
+        _, kept = self._run_blocks(x, pos, upto=max(wanted) + 1, keep=wanted)
         return [k[:, 1:] for k in kept]
 
     def forward_point_levels(self, batch, indices: Sequence[int] | int = 3) -> list[PointLevel]:
         """Group tokens after the given blocks (an int n: the last n), each with the group
         centres (B, G, 3) they sit on - the input of a feature-propagation head."""
         wanted = self._block_indices(indices)
-        x, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
-        _, kept = self._run_blocks(x, upto=max(wanted) + 1, keep=wanted)
+        x, pos, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
+        _, kept = self._run_blocks(x, pos, upto=max(wanted) + 1, keep=wanted)
         return [PointLevel(centres, k[:, 1:]) for k in kept]
 
     def point_level_channels(self, indices: Sequence[int] | int = 3) -> list[int]:
@@ -179,8 +230,8 @@ class PointBERTTower(Tower):
 
     def forward_point_tokens(self, batch) -> PointLevel:
         """The final, normalised group tokens that ``forward`` pools, on their centres."""
-        x, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
-        x, _ = self._run_blocks(x)
+        x, pos, centres = self._sequence(_points_of(batch), 0.0, with_centres=True)
+        x, _ = self._run_blocks(x, pos)
         return PointLevel(centres, self.norm(x)[:, 1:])
 
     def _block_indices(self, indices: Sequence[int] | int) -> list[int]:

@@ -58,3 +58,32 @@ def test_zero_shot_splits_hold_classes_out(path):
     assert set(found["all10_val"]["dataset"]["classes"]) == seen | unseen
     # unseen classes are prompted from knowledge the training taught, never by name alone
     assert found["unseen"]["knowledge"]["prompts"] in ("describe", "attributes")
+
+
+def test_ulip_trimodal_config_freezes_the_image_text_teacher(tmp_path):
+    # ULIP trains the point tower against a frozen image-text model: with local image weights
+    # the image tower keeps them, takes no gradient, has no optimizer slot and stays in eval mode
+    import torch
+    from safetensors.torch import save_file
+
+    from facetvlp.core.engine.trainer import build_optimizer
+    from facetvlp.core.registry import MODELS
+
+    cfg = load_config(REPO / "configs/3d/ulip_pointbert_points_text_image.py")
+    donor = build(TOWERS, dict(cfg.model.towers.image))
+    weights = {k: torch.randn_like(v) for k, v in donor.model.state_dict().items()}
+    save_file(weights, str(tmp_path / "vit.safetensors"))
+    cfg.model.towers.image.checkpoint = str(tmp_path / "vit.safetensors")
+    model = build(MODELS, cfg.model)
+    image, points, text = (model.towers[m] for m in ("image", "points", "text"))
+    assert image.frozen and text.frozen and not points.frozen
+    key = "blocks.0.attn.qkv.weight"
+    assert torch.equal(image.model.state_dict()[key], weights[key])
+    optimizer = build_optimizer(model, dict(cfg.optim))
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert not any(id(p) in in_optimizer for p in image.parameters())
+    assert all(id(p) in in_optimizer for p in points.parameters())
+    model.train()
+    assert not image.training and points.training
+    # and the point tower has Point-BERT's layout, so published weights fit it
+    assert points.reduce_dim is not None and points.transformer[0].attn.qkv.bias is None

@@ -1,15 +1,21 @@
 """Farthest point sampling against a textbook reference, open3d and fpsample on real clouds; the
-blocked algorithm picks exactly what the loop picks: on real scans, exact ties, duplicates,
-clouds far from the origin and every block size."""
+numba kernels and both torch algorithms pick exactly what the loop picks: on real scans, exact
+ties, duplicates, clouds far from the origin and every block size."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
+from facetvlp.domains.pointcloud import fps as fps_module
 from facetvlp.domains.pointcloud.fps import farthest_point_sample, morton_order
 from facetvlp.domains.pointcloud.readers import read_points
+
+needs_numba = pytest.mark.skipif(not fps_module.numba_available(), reason="numba not installed")
 
 
 def fps_reference(xyz: np.ndarray, m: int, start: int = 0) -> np.ndarray:
@@ -68,8 +74,27 @@ def test_fps_rejects_bad_sizes():
 
 
 def both(x: torch.Tensor, m: int, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
-    return (farthest_point_sample(x, m, algorithm="blocked", **kwargs),
-            farthest_point_sample(x, m, algorithm="loop", **kwargs))
+    """(blocked, loop); where numba is installed, also checks that its serial and parallel
+    kernels give the loop's indices."""
+    blocked = farthest_point_sample(x, m, algorithm="blocked", **kwargs)
+    loop = farthest_point_sample(x, m, algorithm="loop", **kwargs)
+    if fps_module.numba_available():
+        kwargs.pop("block_size", None)
+        for threads in (1, 2):
+            with torch_threads(threads):
+                assert torch.equal(farthest_point_sample(x, m, backend="numba", **kwargs), loop)
+    return blocked, loop
+
+
+class torch_threads:
+    def __init__(self, n: int):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self):
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +177,68 @@ def test_blocked_on_cuda_matches_cpu():
     want = farthest_point_sample(x, 256, algorithm="loop")
     assert torch.equal(farthest_point_sample(x.cuda(), 256, algorithm="blocked").cpu(), want)
     assert torch.equal(farthest_point_sample(x.cuda(), 256).cpu(), want)
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numba_matches_reference_on_real_shapes_and_open3d(real_clouds, threads):
+    o3d = pytest.importorskip("open3d")
+    with torch_threads(threads):
+        got = farthest_point_sample(torch.from_numpy(real_clouds), 256, backend="numba")
+    for cloud, row in zip(real_clouds, got.numpy()):
+        np.testing.assert_array_equal(row, fps_reference(cloud, 256))
+        ref = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.astype(np.float64)))
+        picked = np.asarray(ref.farthest_point_down_sample(256).points)
+        np.testing.assert_array_equal(cloud[np.sort(row)].astype(np.float64), picked)
+
+
+@needs_numba
+def test_numba_start_index_single_cloud_and_is_the_cpu_default(real_clouds):
+    cloud = torch.from_numpy(real_clouds[3])
+    got = farthest_point_sample(cloud, 100, start_index=41, backend="numba")
+    np.testing.assert_array_equal(got.numpy(), fps_reference(real_clouds[3], 100, start=41))
+    assert torch.equal(farthest_point_sample(cloud, 100, start_index=41), got)
+
+
+def test_auto_falls_back_to_torch_without_numba(monkeypatch, real_clouds):
+    def no_numba(*args):
+        raise AssertionError("auto must not take the numba backend when numba is absent")
+
+    monkeypatch.setattr(fps_module, "numba_available", lambda: False)
+    monkeypatch.setattr(fps_module, "_fps_numba", no_numba)
+    got = farthest_point_sample(torch.from_numpy(real_clouds[:2]), 64)
+    for cloud, row in zip(real_clouds[:2], got.numpy()):
+        np.testing.assert_array_equal(row, fps_reference(cloud, 64))
+    with pytest.raises(ValueError, match="numba"):
+        farthest_point_sample(torch.from_numpy(real_clouds[:2]), 64, backend="numba")
+
+
+@needs_numba
+def test_numba_rejects_non_finite_coordinates():
+    cloud = torch.rand(50, 3)
+    cloud[7, 1] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        farthest_point_sample(cloud, 10, backend="numba")
+
+
+@needs_numba
+def test_numba_without_a_writable_cache_still_compiles(tmp_path):
+    # no cache locator works (as on a read-only install with no writable home): the kernels
+    # are compiled in-process instead, with a warning, and still pick the loop's indices
+    script = (
+        "import numba.core.caching as c\n"
+        "(getattr(c, 'CacheImpl', None) or c._CacheImpl)._locator_classes = []\n"
+        "import numpy as np, torch\n"
+        "from facetvlp.domains.pointcloud import fps_numba\n"
+        "from facetvlp.domains.pointcloud.fps import farthest_point_sample\n"
+        "assert type(fps_numba.sample_cloud._cache).__name__ == 'NullCache'\n"
+        "x = torch.rand(3, 300, 3, generator=torch.Generator().manual_seed(0))\n"
+        "a = farthest_point_sample(x, 40, backend='numba')\n"
+        "b = farthest_point_sample(x, 40, algorithm='loop')\n"
+        "print(bool(torch.equal(a, b)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
+    assert "cannot cache" in done.stderr
