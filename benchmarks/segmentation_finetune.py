@@ -1,7 +1,7 @@
 """Segmentation fine-tuning per domain: facetvlp pre-trained vs random encoder, 10 % vs 100 % labels.
 
     nice -n 10 python benchmarks/segmentation_finetune.py [--tasks lung kampala lidar]
-        [--seeds 0 1] [--fractions 0.1 1.0] [--inits pretrained random] [--jobs 2]
+        [--seeds 0 1] [--fractions 0.1 1.0] [--inits pretrained random] [--jobs 2] [--no-run]
 
 Each task pairs a config in configs/segmentation/ with the tiny pre-training config whose
 encoder it shares. The encoder is pre-trained once per task (`facetvlp train PRETRAIN --set
@@ -72,11 +72,14 @@ def pretrain(task: str, out_root: Path) -> Path:
 
 
 def finetune(task: str, init: str, fraction: float, seed: int, out_root: Path,
-             pretrained: Path | None) -> dict:
-    config, _, _ = TASKS[task]
+             pretrained: Path | None, run_missing: bool = True) -> dict:
+    config, _, key = TASKS[task]
     work_dir = out_root / task / f"{init}_f{fraction}_seed{seed}"
     metrics = work_dir / "metrics.json"
-    if not metrics.exists():
+    # metrics.json is first written at the end of training; the run is done once it has the metric
+    if not (metrics.exists() and key in json.loads(metrics.read_text())):
+        if not run_missing:
+            raise RuntimeError(f"{work_dir}: not run (--no-run)")
         cmd = CLI + ["finetune", config, "--work-dir", str(work_dir),
                      "--set", f"train_data.dataset.fraction={fraction}",
                      "--set", f"train_data.dataset.seed={seed}", "--set", f"engine.seed={seed}"]
@@ -102,18 +105,21 @@ def main() -> None:
     parser.add_argument("--inits", nargs="+", default=["pretrained", "random"],
                         choices=["pretrained", "random"])
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="only tabulate the runs already finished under --out")
     parser.add_argument("--out", type=Path, default=REPO / "work_dirs/segbench")
     args = parser.parse_args()
 
     runs = list(itertools.product(args.tasks, args.inits, args.fractions, args.seeds))
     with ThreadPoolExecutor(args.jobs) as pool:
         # pre-training first, side by side with the random-init runs that do not wait for it
-        pretrained = {t: pool.submit(pretrain, t, args.out) for t in args.tasks if "pretrained" in args.inits}
+        pretrained = {} if args.no_run else {
+            t: pool.submit(pretrain, t, args.out) for t in args.tasks if "pretrained" in args.inits}
 
         def one(run):
             task, init, fraction, seed = run
-            source = pretrained[task].result() if init == "pretrained" else None
-            return finetune(task, init, fraction, seed, args.out, source)
+            source = pretrained[task].result() if init == "pretrained" and not args.no_run else None
+            return finetune(task, init, fraction, seed, args.out, source, run_missing=not args.no_run)
 
         futures = {run: pool.submit(one, run) for run in sorted(runs, key=lambda r: r[1] == "pretrained")}
         results = {}
