@@ -93,8 +93,8 @@ def cell(values: list[float]) -> str:
     if not values:
         return "not run"
     if len(values) == 1:
-        return f"{values[0]:.3f} (1 seed)"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} ({len(values)} seeds)"
+        return f"{values[0]:.4f} (1 seed)"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} ({len(values)} seeds)"
 
 
 def main() -> None:
