@@ -85,7 +85,7 @@ def finetune(task: str, init: str, fraction: float, seed: int, out_root: Path,
                      "--set", f"train_data.dataset.seed={seed}", "--set", f"engine.seed={seed}"]
         if init == "pretrained":
             cmd += ["--from", str(pretrained)]
-        call(cmd, work_dir.with_suffix(".log"))
+        call(cmd, work_dir.parent / f"{work_dir.name}.log")  # not with_suffix: "f0.1" has a dot
     return json.loads(metrics.read_text())
 
 
