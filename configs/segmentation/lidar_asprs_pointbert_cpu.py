@@ -20,7 +20,7 @@ model = dict(
 )
 train_data = dict(
     dataset=dict(type="LabelFraction", dataset=dict(_data, split="train"), fraction=1.0, seed=0),
-    batch_size=8,
+    batch_size=2,  # 10 % of the training tiles is 2 tiles: one batch must fit it
     num_workers=0,
 )
 eval = dict(seg=dict(type="SegmentationEvaluator", dataset=dict(_data, split="val"),
