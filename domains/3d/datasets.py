@@ -177,7 +177,7 @@ class LidarTileDataset(SampleDataset):
     half the tile size, so a tile spans [-1, 1] in x and y whatever the file's units;
     ``meta["offset"]`` and ``meta["scale"]`` undo it (file xyz = points * scale + offset), which
     is how a prediction on the sampled points goes back to the file (see writers.py).
-    Groups (``group_of``): the file, i.e. the survey scene.
+    Groups (``group_of``): the tile, as for the split.
     """
 
     def __init__(
@@ -240,7 +240,10 @@ class LidarTileDataset(SampleDataset):
         return len(self.tiles)
 
     def group_of(self, index: int) -> str:
-        return Path(self.tiles[index][0]).name
+        """The tile (file name and cell), the unit the split draws: one survey file often holds
+        the whole area, so a per-file group would make every label fraction all or nothing."""
+        path, ix, iy = self.tiles[index]
+        return f"{Path(path).name}#{ix}_{iy}"
 
     def _cloud(self, path: str) -> PointCloud:
         if path not in self._cache:
