@@ -175,10 +175,7 @@ def class_raster_to_features(classes: np.ndarray, like: GeoRef,
 
 def _crs_member(crs: CRS) -> dict[str, Any]:
     code = crs.to_epsg(confidence_threshold=100)
-    # EPSG:4326 by URN means latitude first to strict readers; the coordinates are lon/lat
-    # (RFC 7946), which is what OGC's CRS84 names without ambiguity.
-    name = ("urn:ogc:def:crs:OGC:1.3:CRS84" if code == 4326 else
-            f"urn:ogc:def:crs:EPSG::{code}" if code is not None else crs.to_wkt())
+    name = f"urn:ogc:def:crs:EPSG::{code}" if code is not None else crs.to_wkt()
     return {"type": "name", "properties": {"name": name}}
 
 
