@@ -76,7 +76,10 @@ def cmd_inspect(args) -> int:
     summary = inspect_file(args.file)
     print(json.dumps(summary, indent=2, default=str))
     if summary.get("error"):  # described, but not usable as data: say why on one line
-        print(f"facetvlp inspect: error: {args.file}: {summary['error']}", file=sys.stderr)
+        from facetvlp.core.privacy import file_key
+
+        # like the core's other inspect errors, by key: the path may name a patient
+        print(f"facetvlp inspect: error: file {file_key(args.file)}: {summary['error']}", file=sys.stderr)
         return 2
     return 0
 

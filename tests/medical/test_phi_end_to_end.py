@@ -162,7 +162,9 @@ def test_planted_identifiers_never_leave_the_data_and_broken_files_stay_findable
                   "train_data.dataset.on_error=raise", "--set", "train_data.num_workers=0", env=env, expect=2)
     monkeypatch.setenv("FACETVLP_PHI_SALT", env["FACETVLP_PHI_SALT"])
     inspected = in_process(capfd, "inspect", str(good[0]))  # a good CT
-    inspected += in_process(capfd, "inspect", str(broken[0]))  # truncated: a header summary, no pixels
+    # truncated: a header summary, no pixels, and a one-line error that names the file by key
+    truncated = in_process(capfd, "inspect", str(broken[0]), expect=2)
+    inspected += truncated
     refused = in_process(capfd, "inspect", str(broken[1]), expect=2)  # not DICOM: a one-line error
 
     # the DICOM cache, over the same patient-named files
@@ -200,12 +202,12 @@ def test_planted_identifiers_never_leave_the_data_and_broken_files_stay_findable
     # the config dump, with the documented command
     dumped = (work_dir / "config.py").read_text()
     root_keys = set(re.findall(r"<redacted path, file key ([0-9a-f]{16})>", dumped))
-    printed = {"run.log": keys_in(run_log), "inspect": keys_in(refused), "raise": keys_in(stopped),
+    printed = {"run.log": keys_in(run_log), "inspect": keys_in(refused + truncated), "raise": keys_in(stopped),
                "config.py": root_keys}
     assert all(printed.values()), printed
     found = in_process(capfd, "locate", *set().union(*printed.values()), str(data))
     path_of = dict(line.split("  ", 1) for line in found.splitlines())
     assert {path_of[key] for key in printed["run.log"]} == {str(p) for p in broken}
-    assert {path_of[key] for key in printed["inspect"]} == {str(broken[1])}
+    assert {path_of[key] for key in printed["inspect"]} == {str(broken[0]), str(broken[1])}
     assert {path_of[key] for key in printed["raise"]} < {str(p) for p in broken}
     assert {path_of[key] for key in printed["config.py"]} == {str(patient), str(data / "manifest.csv")}
