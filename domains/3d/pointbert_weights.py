@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 from facetvlp.core.errors import CheckpointError
+from facetvlp.core.towers.weights import load_state_dict_file
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +69,11 @@ class KeyReport:
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The flat state dict inside a Point-BERT / ULIP file (safetensors or weights-only torch)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: weight file not found")
-    try:
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            state = load_file(path)
-        else:
-            # ULIP stores its argparse Namespace beside the weights: allow exactly that class
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file for the user
-        raise CheckpointError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
-    for key in ("base_model", "state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not (isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values())):
-        raise CheckpointError(f"{path}: not a state dict of tensors")
+    # ULIP stores its argparse Namespace beside the weights: allow exactly that class
+    state = load_state_dict_file(path, wrappers=("base_model", "state_dict", "model"),
+                                 allowed_globals=[argparse.Namespace])
+    if not state:
+        raise CheckpointError(f"{os.fspath(path)}: not a state dict of tensors")
     return {re.sub(r"^(module\.)+", "", k): v for k, v in state.items()}
 
 
