@@ -5,7 +5,7 @@ query-key attention mixes them toward the global token. MaskCLIP's observation i
 path of that attention keeps each patch's own content in the joint space. So the last block is
 replaced by: value projection -> output projection -> the final norms -> the image projection, with
 no residual and no MLP. CNN towers have no such attention; their feature-map cells go through the
-final pooling norm (if any) and the projection directly.
+projection directly (`ContrastiveModel.patch_embeddings`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..model import project_dense
 from .owl_box import token_grid
 
 
@@ -36,23 +36,15 @@ def value_path_tokens(vit, images: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def dense_image_embeddings(model, images: torch.Tensor) -> torch.Tensor:
-    """(B, D, h, w) L2-normalised patch embeddings in the model's joint image-text space."""
+    """(B, D, h, w) L2-normalised patch embeddings in the model's joint image-text space: the
+    value path for a ViT, `ContrastiveModel.patch_embeddings` (feature-map cells) otherwise."""
     tower = model.towers["image"]
-    vit = getattr(tower, "model", None)
-    if getattr(tower, "is_vit", False):
-        tokens = value_path_tokens(vit, images)
-    else:
-        out = tower({"image": images})
-        if out.tokens is None:
-            raise ConfigError(f"{type(tower).__name__} gives no spatial tokens for dense similarity")
-        tokens = out.tokens
-        fc_norm = getattr(vit, "head", None)
-        norm = getattr(fc_norm, "norm", None) if fc_norm is not None else None
-        if isinstance(norm, torch.nn.Module):  # ConvNeXt-style pooled norm
-            tokens = norm(tokens)
+    if not getattr(tower, "is_vit", False):
+        return model.patch_embeddings({"image": images})
+    tokens = value_path_tokens(tower.model, images)
     rows, cols = token_grid(tokens.shape[1], *images.shape[-2:])
-    embeds = F.normalize(model.projections["image"](tokens), dim=-1)
-    return embeds.transpose(1, 2).reshape(images.shape[0], -1, rows, cols)
+    grid = tokens.transpose(1, 2).reshape(images.shape[0], -1, rows, cols)
+    return project_dense(model.projections["image"], grid)
 
 
 @torch.no_grad()
