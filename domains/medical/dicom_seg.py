@@ -141,6 +141,22 @@ def to_source_grid(labels: np.ndarray | torch.Tensor, rows: int, columns: int,
     return out.reshape(*lead, rows, columns).round().long().numpy()
 
 
+# Type 2 attributes of the Patient and General Study modules: required, but may be empty. Some
+# real exports leave them out (the NIH ChestX-ray14 DICOMs of Google's public set have no
+# PatientBirthDate, StudyDate, StudyID ...), and highdicom reads each one from the source.
+_PATIENT_STUDY_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+                        "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def _with_empty_type2(header: pydicom.Dataset) -> pydicom.Dataset:
+    """The header (read for this call only) with absent type 2 patient/study attributes present
+    and empty, which is what the standard allows for an unknown value."""
+    for keyword in _PATIENT_STUDY_TYPE2:
+        if keyword not in header:
+            setattr(header, keyword, "")
+    return header
+
+
 def _property_type(name: str) -> hd.sr.CodedConcept:
     """SNOMED CT code for a class name when pydicom's dictionary has one ("lung" -> Lung),
     else the generic "Anatomical Structure"."""
@@ -166,7 +182,7 @@ def write_dicom_seg(labels: np.ndarray | torch.Tensor, sources, path: str | os.P
     """
     from facetvlp import __version__
 
-    headers = source_datasets(sources)
+    headers = [_with_empty_type2(h) for h in source_datasets(sources)]
     rows, columns = int(headers[0].Rows), int(headers[0].Columns)
     labels = np.asarray(labels)
     expected_ndim = 2 if len(headers) == 1 else 3
