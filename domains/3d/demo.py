@@ -77,7 +77,7 @@ def lidar_seg_config(work_dir: Path, device: str = "cpu") -> Config:
         eval=dict(lidar_seg=dict(type="SegmentationEvaluator", dataset=tiles(split="val"),
                                  include_background=True, hd95=False)),
         optim=dict(lr=2e-3, weight_decay=0.05, paramwise=dict(encoder_lr_mult=0.5, layer_decay=0.9)),
-        schedule=dict(max_steps=40, warmup_steps=4),
+        schedule=dict(max_steps=60, warmup_steps=6),
         engine=dict(ENGINE, device=device, log_every=10, mask_ratio=0.0),
         work_dir=str(work_dir),
     ))
@@ -90,6 +90,7 @@ def plot_point_classes(xy_truth_pred, class_names, out_path) -> Path:
     from matplotlib.figure import Figure
 
     xy, truth, pred = xy_truth_pred
+    xy = xy - xy.min(axis=0)  # file units from the drawn area's corner, not 7-digit map coordinates
     palette = colormaps["tab10"]
     fig = Figure(figsize=(9, 4.4), layout="constrained")
     FigureCanvasAgg(fig)
@@ -101,6 +102,7 @@ def plot_point_classes(xy_truth_pred, class_names, out_path) -> Path:
         ax.set_title(f"held-apart tiles: {title}")
         ax.set_aspect("equal")
         ax.tick_params(labelsize=6)
+        ax.set_xlabel("x (file units)", fontsize=7)
     ax.legend(loc="upper right", fontsize=7, markerscale=4)
     fig.savefig(out_path, dpi=110)
     return Path(out_path)

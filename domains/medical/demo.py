@@ -34,7 +34,7 @@ DATA = Path(facetvlp.__file__).resolve().parent / "data" / "medical" / "tb_cxr"
 LUNGS = DATA.parent / "lung_masks"
 DICOM = DATA.parent / "nih_dx" / "nih_cxr14_dx.dcm"
 CLASSES = ["normal", "tuberculosis"]
-SEG_SIZE = 128
+SEG_SIZE = 96
 ENGINE = dict(precision="fp32", threads=2, seed=0, tensorboard=False)
 
 
@@ -75,11 +75,11 @@ def lung_seg_config(work_dir: Path, device: str = "cpu") -> Config:
                    towers=dict(image=dict(type="TimmVisionTower", name="resnet10t", in_chans=1)),
                    head=dict(type="FPNHead", channels=32), num_classes=2, encoder="full"),
         loss=dict(type="SegmentationLoss", dice_weight=1.0, ce_weight=1.0),
-        train_data=dict(dataset=dict(pairs, split="train"), batch_size=6, num_workers=0),
+        train_data=dict(dataset=dict(pairs, split="train"), batch_size=4, num_workers=0),
         eval=dict(lung_seg=dict(type="SegmentationEvaluator", dataset=dict(pairs, split="val"),
                                 include_background=False)),
         optim=dict(lr=2e-3, weight_decay=0.05, paramwise=dict(encoder_lr_mult=0.5, layer_decay=0.9)),
-        schedule=dict(max_steps=40, warmup_steps=4),
+        schedule=dict(max_steps=30, warmup_steps=3),
         engine=dict(ENGINE, device=device, log_every=10, mask_ratio=0.0),
         work_dir=str(work_dir),
     ))
@@ -92,13 +92,13 @@ def write_lung_dicom_seg(model, cfg: Config, work_dir: Path) -> dict[str, Path]:
     from .dicom_read import load_dicom_sample
     from .dicom_seg import write_dicom_seg
 
+    logging.getLogger("highdicom").setLevel(logging.WARNING)  # one INFO line per copied module
     image = load_dicom_sample(DICOM)["image"].clamp(0, 1)
     image, _ = fit_square(image.mean(0, keepdim=True), SEG_SIZE)
     labels = model.predict({"image": ((image - 0.5) / 0.25)[None].float()})["seg"][0]
     path = write_dicom_seg(labels.numpy(), DICOM, work_dir / "lung_seg.dcm", ["lung"], letterboxed=True)
-    log.info("lung_seg.dcm: the lungs of %s as the fine-tuned model sees them; that radiograph has "
-             "no lung mask, so it has no Dice of its own (lung_seg/dice is from the held-apart pairs)",
-             DICOM.name)
+    log.info("lung_seg.dcm: the lungs of the bundled NIH radiograph as the fine-tuned model sees them; "
+             "that radiograph has no lung mask, so no Dice of its own (lung_seg/dice: held-apart pairs)")
     return {"DICOM-SEG (lungs of data/medical/nih_dx)": Path(path),
             "overlay (held-apart lungs, truth vs prediction)": work_dir / "lung_seg_overlays.png"}
 

@@ -186,3 +186,20 @@ def test_dicom_seg_2d_dataset_reads_a_seg_on_a_radiograph(shared_data, tmp_path)
     image = sample["image"][0, :, :768].numpy()
     assert np.corrcoef(image.ravel(), raw.ravel())[0, 1] > 0.99
     assert "Sentinel" not in repr(sample["meta"]) and sample["meta"]["group"] != pydicom.dcmread(source).PatientID
+
+
+def test_source_without_type2_patient_study_attributes_gets_a_valid_seg(repo_root, tmp_path):
+    """The NIH DX of Google's public set has no PatientBirthDate, StudyDate, StudyID ...
+    (type 2: required, may be empty); the SEG carries them empty and highdicom reads it back."""
+    source = repo_root / "data" / "medical" / "nih_dx" / "nih_cxr14_dx.dcm"
+    header = pydicom.dcmread(source, stop_before_pixels=True)
+    assert "PatientBirthDate" not in header and "StudyDate" not in header
+    labels = np.zeros((64, 64), dtype=np.int64)
+    labels[10:40, 5:25] = 1
+    out = write_dicom_seg(labels, source, tmp_path / "seg.dcm", ["lung"], letterboxed=True)
+    seg = hd.seg.segread(out)
+    assert seg.PatientBirthDate == "" and seg.StudyDate == "" and seg.PatientID == header.PatientID
+    back = seg.get_pixels_by_source_instance([header.SOPInstanceUID], combine_segments=True,
+                                             ignore_spatial_locations=True)[0]
+    expected = np.kron(labels, np.ones((16, 16), dtype=np.int64))  # 64 -> 1024: each cell 16 x 16
+    np.testing.assert_array_equal(back, expected)
