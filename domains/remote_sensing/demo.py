@@ -57,8 +57,9 @@ def _bounds(chip: str) -> rasterio.coords.BoundingBox:
 
 def held_apart_roi() -> tuple[float, float, float, float]:
     """(left, bottom, right, top) in the chips' CRS (EPSG:2953) of the held-apart ground."""
-    eval_chip = _bounds(CHIPS[1])
-    return (eval_chip.left, eval_chip.top - HELD_APART_ROWS * 0.5, eval_chip.right, eval_chip.top)
+    with rasterio.open(DATA / CHIPS[1]) as ds:
+        eval_chip, row_height = ds.bounds, ds.res[1]
+    return (eval_chip.left, eval_chip.top - HELD_APART_ROWS * row_height, eval_chip.right, eval_chip.top)
 
 
 def finetune_roi() -> tuple[float, float, float, float]:
@@ -138,7 +139,8 @@ def write_building_rasters(model, cfg: Config, work_dir: Path) -> dict[str, Path
 
     dataset = build(DATASETS, cfg["eval"]["building_seg"]["dataset"], where="eval.dataset")
     tif, geojson = work_dir / "buildings_pred.tif", work_dir / "buildings_pred.geojson"
-    with ScenePredictionWriter(tif, dataset.sources[1], class_names=BUILDING_CLASSES) as writer:
+    eval_chip = dataset.sources[1]  # the sources follow CHIPS; every held-apart tile lies on CHIPS[1]
+    with ScenePredictionWriter(tif, eval_chip, class_names=BUILDING_CLASSES) as writer:
         for index in range(len(dataset)):
             sample = dataset[index]
             classes = model.predict({"image": sample["image"][None]})["seg"][0].numpy()
@@ -210,8 +212,7 @@ def write_building_boxes(model, cfg: Config, work_dir: Path, min_score: float = 
     """Boxes scoring at least ``min_score`` after non-maximum suppression, of every held-apart
     chip, as one RFC 7946 GeoJSON (lon/lat polygons with text and score)."""
     import shapely
-    import torch
-    from torchvision.ops import nms
+    from torchvision.ops import clip_boxes_to_image, nms
 
     from facetvlp.core.collate import Collator
     from facetvlp.core.registry import DATASETS, build
@@ -224,6 +225,7 @@ def write_building_boxes(model, cfg: Config, work_dir: Path, min_score: float = 
     for index in range(len(dataset)):
         batch = collate([dataset[index]])
         found = model.predict(batch)["detections"][0]
+        found["boxes"] = clip_boxes_to_image(found["boxes"], batch["image"].shape[-2:])  # stay on the chip
         keep = nms(found["boxes"], found["scores"], iou_threshold=0.3)
         keep = keep[found["scores"][keep] >= min_score]
         to_ground = rasterio.Affine(*batch["meta"][0]["transform"][:6])
