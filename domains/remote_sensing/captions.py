@@ -16,6 +16,16 @@ tile needs ``min_features`` such objects to get a caption at all. Only objects w
 belongs to a kind of thing visible from above (``VISIBLE_KINDS``) count; a bus-stop node or an
 administrative boundary is not.
 
+Tags that say more about what is seen are written after the object's name (``ATTRIBUTES``): its
+name (``name:<caption language>``, else ``name``), ``building:levels``, ``surface``,
+``leaf_type`` and land-use detail (``crop``, ``trees``, ``residential``). A group states an
+attribute only when every object in it carries the same value (a name: at most
+``MAX_NAMES`` different ones, every object named), so nothing is said of objects that did not
+say it. Tag values are named in the caption language by the iD schema's field translations
+(``PresetIndex.value_name``); a value iD does not name is written as the tag value itself in the
+languages of ``RAW_VALUE_LANGUAGES`` (OSM values are English words) and left out in the others;
+a language's ``"values"`` phrases replace iD's word where iD's is not a name of the value.
+
 The phrase tables below are our own wording.
 """
 
@@ -66,6 +76,16 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": ".",
         "and": " and ",
         "sep": ", ",
+        "named": " named {names}",
+        "quote": '"{}"',
+        "details": " {}",
+        "detail_sep": " ",
+        "levels": {"one": "with {n} level", "other": "with {n} levels",
+                   "range": "with {low} to {high} levels"},
+        "attributes": {
+            "surface": "with {value} surface", "leaf_type": "with {value} trees",
+            "crop": "growing {value}", "trees": "of {value}", "residential": "({value})",
+        },
         "cover": "covering about {pct}% of the image",
         "where": {
             "upper_left": "in the upper left", "top": "at the top",
@@ -84,6 +104,16 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": ".",
         "and": " und ",
         "sep": ", ",
+        "named": " {names}",
+        "quote": "„{}“",
+        "details": " ({})",
+        "detail_sep": ", ",
+        "levels": {"one": "{n} Geschoss", "other": "{n} Geschosse",
+                   "range": "{low} bis {high} Geschosse"},
+        "attributes": {
+            "surface": "Oberfläche: {value}", "leaf_type": "Blatttyp: {value}",
+            "crop": "Anbau: {value}", "trees": "Bäume: {value}", "residential": "Art: {value}",
+        },
         "cover": "auf etwa {pct} % des Bildes",
         "where": {
             "upper_left": "oben links", "top": "oben", "upper_right": "oben rechts",
@@ -101,6 +131,19 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": ".",
         "and": " et ",
         "sep": ", ",
+        "named": " {names}",
+        "quote": "« {} »",
+        "details": " ({})",
+        "detail_sep": ", ",
+        "levels": {"one": "{n} niveau", "other": "{n} niveaux",
+                   "range": "{low} à {high} niveaux"},
+        "attributes": {
+            "surface": "revêtement : {value}", "leaf_type": "feuillage : {value}",
+            "crop": "culture : {value}", "trees": "arbres : {value}",
+            "residential": "type : {value}",
+        },
+        # iD's French names these two "Oui" / "Non" (the answer to "revêtu ?"), no name of a value
+        "values": {"surface": {"paved": "revêtu", "unpaved": "non revêtu"}},
         "cover": "sur environ {pct} % de l'image",
         "where": {
             "upper_left": "en haut à gauche", "top": "en haut", "upper_right": "en haut à droite",
@@ -118,6 +161,17 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": ".",
         "and": " y ",
         "sep": ", ",
+        "named": " {names}",
+        "quote": "«{}»",
+        "details": " ({})",
+        "detail_sep": ", ",
+        "levels": {"one": "{n} planta", "other": "{n} plantas",
+                   "range": "{low} a {high} plantas"},
+        "attributes": {
+            "surface": "superficie: {value}", "leaf_type": "tipo de hoja: {value}",
+            "crop": "cultivo: {value}", "trees": "árboles: {value}",
+            "residential": "tipo: {value}",
+        },
         "cover": "en cerca del {pct} % de la imagen",
         "where": {
             "upper_left": "arriba a la izquierda", "top": "arriba",
@@ -137,6 +191,17 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": ".",
         "and": " e ",
         "sep": ", ",
+        "named": " {names}",
+        "quote": "“{}”",
+        "details": " ({})",
+        "detail_sep": ", ",
+        "levels": {"one": "{n} andar", "other": "{n} andares",
+                   "range": "{low} a {high} andares"},
+        "attributes": {
+            "surface": "superfície: {value}", "leaf_type": "tipo de folha: {value}",
+            "crop": "cultivo: {value}", "trees": "árvores: {value}",
+            "residential": "tipo: {value}",
+        },
         "cover": "em cerca de {pct}% da imagem",
         "where": {
             "upper_left": "no canto superior esquerdo", "top": "na parte de cima",
@@ -156,6 +221,15 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": "。",
         "and": "，以及",
         "sep": "，",
+        "named": "{names}",
+        "quote": "“{}”",
+        "details": "（{}）",
+        "detail_sep": "，",
+        "levels": {"one": "{n}层", "other": "{n}层", "range": "{low}至{high}层"},
+        "attributes": {
+            "surface": "表面：{value}", "leaf_type": "叶型：{value}", "crop": "作物：{value}",
+            "trees": "树木：{value}", "residential": "类型：{value}",
+        },
         "cover": "约占图像的{pct}%",
         "where": {
             "upper_left": "位于左上方", "top": "位于上方", "upper_right": "位于右上方",
@@ -170,6 +244,16 @@ PHRASES: dict[str, dict[str, object]] = {
         "end": ".",
         "and": " و",
         "sep": "، ",
+        "named": " {names}",
+        "quote": "«{}»",
+        "details": " ({})",
+        "detail_sep": "، ",
+        "levels": {"one": "عدد الطوابق: {n}", "other": "عدد الطوابق: {n}",
+                   "range": "عدد الطوابق: {low} إلى {high}"},
+        "attributes": {
+            "surface": "السطح: {value}", "leaf_type": "نوع الأوراق: {value}",
+            "crop": "المحصول: {value}", "trees": "الأشجار: {value}", "residential": "النوع: {value}",
+        },
         "cover": "تغطي نحو {pct}٪ من الصورة",
         "where": {
             "upper_left": "في أعلى اليسار", "top": "في الأعلى", "upper_right": "في أعلى اليمين",
@@ -183,6 +267,19 @@ PHRASES: dict[str, dict[str, object]] = {
     },
 }
 CAPTION_LANGUAGES = tuple(PHRASES)
+#: what a caption may say about an object besides its kind; every language has a phrase for each
+ATTRIBUTES = ("name", "levels", "surface", "leaf_type", "crop", "trees", "residential")
+# the OSM key behind an attribute (the others are named after their key)
+_ATTRIBUTE_KEYS = {"levels": "building:levels"}
+#: languages that write a tag value iD gives no word for as the value itself ("apple_trees" ->
+#: "apple trees"): OSM's values are English. Other languages leave such an attribute out.
+RAW_VALUE_LANGUAGES = frozenset({"en"})
+#: a group with more differently named objects than this names none of them
+MAX_NAMES = 2
+# name keys tried before plain ``name``, per caption language (OSM writes Chinese as zh-Hans)
+_NAME_KEYS = {"pt-BR": ("name:pt-BR", "name:pt"), "zh-CN": ("name:zh-Hans", "name:zh-CN", "name:zh")}
+# counts that take the singular ("1 Geschoss"); French also says "0 niveau"
+_SINGULAR = {"fr": frozenset({0, 1})}
 # languages whose preset names are capitalised only as titles ("Parking Lot")
 _LOWERCASE_NAMES = frozenset({"en", "fr", "es", "pt-BR"})
 
@@ -241,6 +338,7 @@ class OSMCaptioner:
         max_others: at most this many further groups are named as surroundings.
         kinds: which feature kinds count ("area", "line", "point"); tagged points are mostly
             shops and signs that do not show from above, so they are off by default.
+        attributes: which of ``ATTRIBUTES`` captions state when the tags carry them.
     """
 
     def __init__(
@@ -253,11 +351,18 @@ class OSMCaptioner:
         max_main: int = 2,
         max_others: int = 3,
         kinds: Iterable[str] = ("area", "line"),
+        attributes: Iterable[str] = ATTRIBUTES,
     ):
         unknown = [lang for lang in languages if lang not in PHRASES]
         if unknown:
             raise ConfigError(f"no caption phrases for {unknown}; choose from {CAPTION_LANGUAGES}",
                               key="languages")
+        attributes = tuple(attributes)
+        unknown = [a for a in attributes if a not in ATTRIBUTES]
+        if unknown:
+            raise ConfigError(f"unknown caption attributes {unknown}; choose from {ATTRIBUTES}",
+                              key="attributes")
+        self.attributes = tuple(a for a in ATTRIBUTES if a in attributes)
         self.presets = presets or PresetIndex.default()
         self.languages = tuple(languages)
         self.min_area_fraction = min_area_fraction
@@ -277,6 +382,7 @@ class OSMCaptioner:
             "max_main": self.max_main,
             "max_others": self.max_others,
             "kinds": sorted(self.kinds),
+            "attributes": list(self.attributes),
         }
 
     # -- describing ---------------------------------------------------------------------------
@@ -367,7 +473,56 @@ class OSMCaptioner:
         return ("，" if language == "zh-CN" else " ").join(parts)
 
     def _name_phrase(self, group: ObjectGroup, language: str) -> str:
-        return object_name(group.preset, language, group.count, group.kind)
+        """The group's name, then what its tags say about it ("a building named "X" with 3
+        levels", "Gebäude „X“ (3 Geschosse)")."""
+        phrases = PHRASES[language]
+        text = object_name(group.preset, language, group.count, group.kind)
+        names = group_names(group, language) if "name" in self.attributes else []
+        if names:
+            quoted = [phrases["quote"].format(name) for name in names]
+            text += phrases["named"].format(names=_join(quoted, phrases))
+        details = [
+            phrase
+            for attribute in self.attributes
+            if attribute != "name"
+            and (phrase := self._detail(group, attribute, language)) is not None
+        ]
+        if details:
+            text += phrases["details"].format(phrases["detail_sep"].join(details))
+        return text
+
+    def _detail(self, group: ObjectGroup, attribute: str, language: str) -> str | None:
+        """One attribute of the group in words, or None when its objects do not all say it."""
+        phrases = PHRASES[language]
+        key = _ATTRIBUTE_KEYS.get(attribute, attribute)
+        if key in group.preset.tags:
+            return None  # the name already says it ("Apartment Complex" is residential=apartments)
+        if attribute == "levels":
+            # buildings of one group may differ: their range is stated when all carry a count
+            levels = [_level_count(f.tags.get(key, "")) for f in group.features]
+            if None in levels:
+                return None
+            low, high = min(levels), max(levels)
+            if low != high:
+                return phrases["levels"]["range"].format(low=low, high=high)
+            singular = low in _SINGULAR.get(language, frozenset({1}))
+            return phrases["levels"]["one" if singular else "other"].format(n=low)
+        value = shared_value(group, key)
+        if value is None:
+            return None
+        words = [self._value_word(key, part.strip(), language) for part in value.split(";")]
+        if not words or None in words:
+            return None
+        return phrases["attributes"][attribute].format(value=_join(words, phrases))
+
+    def _value_word(self, key: str, value: str, language: str) -> str | None:
+        own = PHRASES[language].get("values", {}).get(key, {})
+        word = own.get(value) or self.presets.value_name(key, value, language)
+        if word is None:
+            if language not in RAW_VALUE_LANGUAGES or not value:
+                return None
+            word = value.replace("_", " ")
+        return word.lower() if language in _LOWERCASE_NAMES else word
 
 
 def object_name(preset: Preset, language: str, count: int = 1, kind: str = "area") -> str:
@@ -391,6 +546,36 @@ def object_name(preset: Preset, language: str, count: int = 1, kind: str = "area
     if count == 1 or kind == "line":
         return name
     return f"{count}处{name}" if language == "zh-CN" else f"{name} ({count})"
+
+
+def shared_value(group: ObjectGroup, key: str) -> str | None:
+    """The value of tag ``key`` when every object of the group has it, and the same one."""
+    values = {feature.tags.get(key) for feature in group.features}
+    value = values.pop() if len(values) == 1 else None
+    return value if value else None
+
+
+def feature_name(tags: Mapping[str, str], language: str) -> str | None:
+    """The object's name in ``language`` (``name:de``), else its ``name``."""
+    for key in _NAME_KEYS.get(language, (f"name:{language}",)) + ("name",):
+        if tags.get(key, "").strip():
+            return tags[key].strip()
+    return None
+
+
+def group_names(group: ObjectGroup, language: str) -> list[str]:
+    """The names of a group whose objects are all named, with at most ``MAX_NAMES`` different
+    ones (a road split into many ways is one name), the largest object's first; else []."""
+    sizes: dict[str, float] = {}
+    for feature in group.features:
+        name = feature_name(feature.tags, language)
+        if name is None:
+            return []
+        size = feature.geometry.area if group.kind == "area" else feature.geometry.length
+        sizes[name] = sizes.get(name, 0.0) + size
+    if len(sizes) > MAX_NAMES:
+        return []
+    return sorted(sizes, key=lambda name: (-sizes[name], name))
 
 
 def english_article(phrase: str) -> str:
@@ -460,6 +645,12 @@ def _direction(geometry) -> str:
     if angle > 65:
         return "vertical"
     return "diagonal"
+
+
+def _level_count(value: str) -> int | None:
+    # building:levels is a count of storeys above ground; "2;3" or "2.5" name no single count
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _percent(fraction: float) -> int:

@@ -40,7 +40,7 @@ from .samplers import GridTileSampler
 log = logging.getLogger(__name__)
 
 #: bump when the manifest layout or the captioning changes meaning
-MANIFEST_VERSION = 2  # 2: min_valid_fraction counts valid pixels, not in-scene area
+MANIFEST_VERSION = 3  # 2: min_valid_fraction counts valid pixels; 3: captions state tag attributes
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 
 
