@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -39,17 +38,18 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, KNOWLEDGE, TRANSFORMS, build
+from facetvlp.core.splits import check_split, select_split
 
 from .dicom_read import load_dicom_sample
 from .knowledge import TRAINING_FACETS, CXRKnowledge, compose_text
 from .reports import FINDING_NAMES, iu_mesh_findings
+from .transforms import fit_square
 
 log = logging.getLogger(__name__)
 
@@ -184,19 +184,6 @@ def index_files(root: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXE
     return found
 
 
-# --- geometry -------------------------------------------------------------------------------
-
-def fit_square(image: torch.Tensor, size: int, mode: str = "bilinear") -> tuple[torch.Tensor, float]:
-    """Resize so the longer side is ``size`` (aspect kept), pad bottom/right to size x size."""
-    _, height, width = image.shape
-    scale = size / max(height, width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    if (new_h, new_w) != (height, width):
-        kwargs = {"antialias": True, "align_corners": False} if mode == "bilinear" else {}
-        image = F.interpolate(image[None].float(), size=(new_h, new_w), mode=mode, **kwargs)[0]
-    return F.pad(image, (0, size - new_w, 0, size - new_h)), scale
-
-
 def decode_rle(runs: str, width: int, height: int) -> np.ndarray:
     """SIIM-ACR pneumothorax encoding: pairs (gap, length) where each gap counts from the end of
     the previous run, over the pixels in column-major order. "-1" is an empty mask."""
@@ -221,11 +208,6 @@ def decode_rle(runs: str, width: int, height: int) -> np.ndarray:
 
 
 # --- the dataset ----------------------------------------------------------------------------
-
-def in_validation(group: str, fraction: float, seed: int) -> bool:
-    digest = hashlib.blake2b(f"{seed}:{group}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64 < fraction
-
 
 def _build_knowledge(knowledge) -> CXRKnowledge | Any:
     if knowledge is None:
@@ -267,8 +249,7 @@ class CXRDataset(SampleDataset):
                  drop_missing: bool = True, root: str | os.PathLike | None = None,
                  missing_before: int = 0, on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         if text not in ("facets", "report", "label"):
@@ -292,10 +273,8 @@ class CXRDataset(SampleDataset):
             records = kept
         if self.missing:
             log.info("%s: %d images not found on disk; left out", type(self).__name__, self.missing)
-        if split != "all":
-            want_val = split == "val"
-            records = [r for r in records
-                       if in_validation(r.group or r.path.name, val_fraction, split_seed) == want_val]
+        records = select_split(records, lambda r: r.group or r.path.name, split, val_fraction,
+                               split_seed)
         if limit is not None and limit < len(records):
             records = list(records)
             random.Random(split_seed).shuffle(records)

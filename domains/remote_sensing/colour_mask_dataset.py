@@ -26,9 +26,9 @@ from PIL import Image, UnidentifiedImageError
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS
+from facetvlp.core.splits import check_split, select_split
 
 from .geotiff import RasterReadError
-from .seg_dataset import in_validation
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -87,8 +87,7 @@ class ColourMaskDataset(SampleDataset):
                  mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
                  on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         colours = dict(colours or DUBAI_COLOURS)
         self.seg_classes = list(colours)
         self.classes = []
@@ -105,8 +104,7 @@ class ColourMaskDataset(SampleDataset):
                 mask = area / mask_dir / (image.stem + ".png")
                 if image.suffix.lower() in IMAGE_SUFFIXES and mask.is_file():
                     items.append((area.name, image, mask))
-        if split != "all":
-            items = [it for it in items if in_validation(it[0], val_fraction, split_seed) == (split == "val")]
+        items = select_split(items, lambda it: it[0], split, val_fraction, split_seed)
         if limit is not None and limit < len(items):
             random.Random(split_seed).shuffle(items)
             items = sorted(items[:limit])
