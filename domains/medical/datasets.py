@@ -38,10 +38,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
+from facetvlp.core.images import read_image_tensor
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, KNOWLEDGE, TRANSFORMS, build
 from facetvlp.core.splits import check_split, select_split
@@ -94,24 +94,7 @@ def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, Any]]:
         if image.ndim == 4:  # defensive: frame axis
             image = image[0]
         return image.clamp(0, 1), dict(sample["meta"])
-    if not path.is_file():
-        raise ImageFileError(path, "no such file")
-    try:
-        with Image.open(path) as pil:
-            pil.load()
-            mode = pil.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(pil, dtype=np.float32)
-                array = array / (65535.0 if array.max() > 255 else 255.0)
-            elif mode == "F":
-                array = np.asarray(pil, dtype=np.float32)
-                array = (array - array.min()) / max(float(array.max() - array.min()), 1e-6)
-            else:
-                array = np.asarray(pil.convert("RGB" if mode not in ("L", "1", "LA") else "L"),
-                                   dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageFileError(path, f"cannot decode image ({type(exc).__name__}: {exc})") from None
-    tensor = torch.from_numpy(np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1)))
+    tensor = read_image_tensor(path, ImageFileError)
     return tensor, {"modality": None, "rows": int(tensor.shape[1]), "columns": int(tensor.shape[2])}
 
 

@@ -34,10 +34,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
+from facetvlp.core.images import read_pil
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
 from facetvlp.core.splits import check_split, select_split
@@ -54,12 +54,7 @@ _CASE_SUFFIX = re.compile(r"_[01]$")  # the NLM sets' normal / TB flag after the
 
 def read_binary_mask(path: str | os.PathLike, threshold: int = 127) -> np.ndarray:
     """(H, W) bool: pixels of the (grey or colour) mask above ``threshold``."""
-    try:
-        with Image.open(path) as pil:
-            array = np.asarray(pil.convert("L"))
-    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageFileError(path, f"cannot read mask ({type(exc).__name__}: {exc})") from None
-    return array > threshold
+    return read_pil(path, ImageFileError, "L") > threshold
 
 
 def patient_group(name: str) -> str:

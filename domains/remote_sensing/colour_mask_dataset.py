@@ -21,10 +21,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
+from facetvlp.core.images import read_image_tensor, read_pil
 from facetvlp.core.registry import DATASETS
 from facetvlp.core.splits import check_split, select_split
 
@@ -58,14 +58,6 @@ def decode_colour_mask(rgb: np.ndarray, colours: Sequence[tuple[int, int, int]])
     for index, (r, g, b) in enumerate(colours):
         out[packed == ((r << 16) | (g << 8) | b)] = index
     return out
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as pil:
-            return np.asarray(pil.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise RasterReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
 
 
 @DATASETS.register_module()
@@ -123,13 +115,13 @@ class ColourMaskDataset(SampleDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         area, image_path, mask_path = self.items[index]
-        image, mask = _read_rgb(image_path), _read_rgb(mask_path)
-        if image.shape[:2] != mask.shape[:2]:
-            raise RasterReadError(mask_path, f"mask {mask.shape[:2]} vs image {image.shape[:2]}")
+        image = read_image_tensor(image_path, RasterReadError, "RGB")
+        mask = read_pil(mask_path, RasterReadError, "RGB")
+        if image.shape[1:] != mask.shape[:2]:
+            raise RasterReadError(mask_path, f"mask {mask.shape[:2]} vs image {tuple(image.shape[1:])}")
         seg = decode_colour_mask(mask, self.colours)
         size = (self.image_size, self.image_size)
-        image_t = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)
-        image_t = F.interpolate(image_t[None], size=size, mode="bilinear", antialias=True,
+        image_t = F.interpolate(image[None], size=size, mode="bilinear", antialias=True,
                                 align_corners=False)[0]
         seg_t = F.interpolate(torch.from_numpy(seg + 1)[None, None].float(), size=size,
                               mode="nearest-exact")[0, 0].long() - 1
