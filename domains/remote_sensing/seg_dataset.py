@@ -34,8 +34,8 @@ from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS
 from facetvlp.core.splits import check_split, select_split
 
-from .geotiff import BandSpec, resize_sample, window_sample
-from .scene_dataset import SAMPLERS, scene_paths
+from .geotiff import BandSpec, resize_sample, scene_paths, window_sample
+from .scene_dataset import SAMPLERS
 from .samplers import as_sources
 from .seg_labels import rasterize_labels, read_label_window, read_vector_labels
 
