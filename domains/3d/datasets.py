@@ -135,7 +135,7 @@ class ShapeFolderDataset(SampleDataset):
         if self.queries:
             sample["query_targets"] = self._targets[cls].clone()
         if self.image_options is not None:
-            from .projection import render_training_view
+            from .rendering import render_training_view
 
             sample["image"] = render_training_view(points, generator, **self.image_options)
         return sample
