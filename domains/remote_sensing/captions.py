@@ -26,13 +26,15 @@ say it. Tag values are named in the caption language by the iD schema's field tr
 languages of ``RAW_VALUE_LANGUAGES`` (OSM values are English words) and left out in the others;
 a language's ``"values"`` phrases replace iD's word where iD's is not a name of the value.
 
-The phrase tables below are our own wording.
+The phrase tables (``knowledge/caption_phrases.json``) are our own wording.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import shapely
@@ -44,6 +46,8 @@ from facetvlp.core.errors import ConfigError
 
 from .osm import OSMFeature, OSMLayer
 from .presets import Preset, PresetIndex
+
+CAPTION_PHRASES = Path(__file__).with_name("knowledge") / "caption_phrases.json"
 
 #: top-level preset keys whose objects are visible in an overhead image
 VISIBLE_KINDS = frozenset({
@@ -69,203 +73,11 @@ POINT_WEIGHT = 0.005
 _CELLS = ("upper_left", "top", "upper_right", "left", "centre", "right", "lower_left", "bottom",
           "lower_right")
 
-PHRASES: dict[str, dict[str, object]] = {
-    "en": {
-        "lead": "An aerial image of {main}",
-        "around": ", next to {others}",
-        "end": ".",
-        "and": " and ",
-        "sep": ", ",
-        "named": " named {names}",
-        "quote": '"{}"',
-        "details": " {}",
-        "detail_sep": " ",
-        "levels": {"one": "with {n} level", "other": "with {n} levels",
-                   "range": "with {low} to {high} levels"},
-        "attributes": {
-            "surface": "with {value} surface", "leaf_type": "with {value} trees",
-            "crop": "growing {value}", "trees": "of {value}", "residential": "({value})",
-        },
-        "cover": "covering about {pct}% of the image",
-        "where": {
-            "upper_left": "in the upper left", "top": "at the top",
-            "upper_right": "in the upper right", "left": "on the left", "centre": "in the centre",
-            "right": "on the right", "lower_left": "in the lower left", "bottom": "at the bottom",
-            "lower_right": "in the lower right"
-        },
-        "run": {
-            "horizontal": "running from left to right", "vertical": "running from top to bottom",
-            "diagonal": "running diagonally across the image",
-        },
-    },
-    "de": {
-        "lead": "Luftbild: {main}",
-        "around": "; daneben {others}",
-        "end": ".",
-        "and": " und ",
-        "sep": ", ",
-        "named": " {names}",
-        "quote": "„{}“",
-        "details": " ({})",
-        "detail_sep": ", ",
-        "levels": {"one": "{n} Geschoss", "other": "{n} Geschosse",
-                   "range": "{low} bis {high} Geschosse"},
-        "attributes": {
-            "surface": "Oberfläche: {value}", "leaf_type": "Blatttyp: {value}",
-            "crop": "Anbau: {value}", "trees": "Bäume: {value}", "residential": "Art: {value}",
-        },
-        "cover": "auf etwa {pct} % des Bildes",
-        "where": {
-            "upper_left": "oben links", "top": "oben", "upper_right": "oben rechts",
-            "left": "links", "centre": "in der Mitte", "right": "rechts",
-            "lower_left": "unten links", "bottom": "unten", "lower_right": "unten rechts"
-        },
-        "run": {
-            "horizontal": "von links nach rechts verlaufend",
-            "vertical": "von oben nach unten verlaufend", "diagonal": "schräg durch das Bild",
-        },
-    },
-    "fr": {
-        "lead": "Image aérienne : {main}",
-        "around": " ; à côté : {others}",
-        "end": ".",
-        "and": " et ",
-        "sep": ", ",
-        "named": " {names}",
-        "quote": "« {} »",
-        "details": " ({})",
-        "detail_sep": ", ",
-        "levels": {"one": "{n} niveau", "other": "{n} niveaux",
-                   "range": "{low} à {high} niveaux"},
-        "attributes": {
-            "surface": "revêtement : {value}", "leaf_type": "feuillage : {value}",
-            "crop": "culture : {value}", "trees": "arbres : {value}",
-            "residential": "type : {value}",
-        },
-        # iD's French names these two "Oui" / "Non" (the answer to "revêtu ?"), no name of a value
-        "values": {"surface": {"paved": "revêtu", "unpaved": "non revêtu"}},
-        "cover": "sur environ {pct} % de l'image",
-        "where": {
-            "upper_left": "en haut à gauche", "top": "en haut", "upper_right": "en haut à droite",
-            "left": "à gauche", "centre": "au centre", "right": "à droite",
-            "lower_left": "en bas à gauche", "bottom": "en bas", "lower_right": "en bas à droite"
-        },
-        "run": {
-            "horizontal": "de gauche à droite", "vertical": "de haut en bas",
-            "diagonal": "en diagonale à travers l'image",
-        },
-    },
-    "es": {
-        "lead": "Imagen aérea: {main}",
-        "around": "; al lado: {others}",
-        "end": ".",
-        "and": " y ",
-        "sep": ", ",
-        "named": " {names}",
-        "quote": "«{}»",
-        "details": " ({})",
-        "detail_sep": ", ",
-        "levels": {"one": "{n} planta", "other": "{n} plantas",
-                   "range": "{low} a {high} plantas"},
-        "attributes": {
-            "surface": "superficie: {value}", "leaf_type": "tipo de hoja: {value}",
-            "crop": "cultivo: {value}", "trees": "árboles: {value}",
-            "residential": "tipo: {value}",
-        },
-        "cover": "en cerca del {pct} % de la imagen",
-        "where": {
-            "upper_left": "arriba a la izquierda", "top": "arriba",
-            "upper_right": "arriba a la derecha", "left": "a la izquierda",
-            "centre": "en el centro", "right": "a la derecha",
-            "lower_left": "abajo a la izquierda", "bottom": "abajo",
-            "lower_right": "abajo a la derecha"
-        },
-        "run": {
-            "horizontal": "de izquierda a derecha", "vertical": "de arriba abajo",
-            "diagonal": "en diagonal a través de la imagen",
-        },
-    },
-    "pt-BR": {
-        "lead": "Imagem aérea: {main}",
-        "around": "; ao lado: {others}",
-        "end": ".",
-        "and": " e ",
-        "sep": ", ",
-        "named": " {names}",
-        "quote": "“{}”",
-        "details": " ({})",
-        "detail_sep": ", ",
-        "levels": {"one": "{n} andar", "other": "{n} andares",
-                   "range": "{low} a {high} andares"},
-        "attributes": {
-            "surface": "superfície: {value}", "leaf_type": "tipo de folha: {value}",
-            "crop": "cultivo: {value}", "trees": "árvores: {value}",
-            "residential": "tipo: {value}",
-        },
-        "cover": "em cerca de {pct}% da imagem",
-        "where": {
-            "upper_left": "no canto superior esquerdo", "top": "na parte de cima",
-            "upper_right": "no canto superior direito", "left": "à esquerda",
-            "centre": "no centro", "right": "à direita",
-            "lower_left": "no canto inferior esquerdo", "bottom": "na parte de baixo",
-            "lower_right": "no canto inferior direito"
-        },
-        "run": {
-            "horizontal": "da esquerda para a direita", "vertical": "de cima para baixo",
-            "diagonal": "na diagonal da imagem",
-        },
-    },
-    "zh-CN": {
-        "lead": "航拍图像：{main}",
-        "around": "；旁边有{others}",
-        "end": "。",
-        "and": "，以及",
-        "sep": "，",
-        "named": "{names}",
-        "quote": "“{}”",
-        "details": "（{}）",
-        "detail_sep": "，",
-        "levels": {"one": "{n}层", "other": "{n}层", "range": "{low}至{high}层"},
-        "attributes": {
-            "surface": "表面：{value}", "leaf_type": "叶型：{value}", "crop": "作物：{value}",
-            "trees": "树木：{value}", "residential": "类型：{value}",
-        },
-        "cover": "约占图像的{pct}%",
-        "where": {
-            "upper_left": "位于左上方", "top": "位于上方", "upper_right": "位于右上方",
-            "left": "位于左侧", "centre": "位于中央", "right": "位于右侧",
-            "lower_left": "位于左下方", "bottom": "位于下方", "lower_right": "位于右下方"
-        },
-        "run": {"horizontal": "从左到右穿过", "vertical": "从上到下穿过", "diagonal": "斜穿图像"},
-    },
-    "ar": {
-        "lead": "صورة جوية: {main}",
-        "around": "؛ وبجانبها {others}",
-        "end": ".",
-        "and": " و",
-        "sep": "، ",
-        "named": " {names}",
-        "quote": "«{}»",
-        "details": " ({})",
-        "detail_sep": "، ",
-        "levels": {"one": "عدد الطوابق: {n}", "other": "عدد الطوابق: {n}",
-                   "range": "عدد الطوابق: {low} إلى {high}"},
-        "attributes": {
-            "surface": "السطح: {value}", "leaf_type": "نوع الأوراق: {value}",
-            "crop": "المحصول: {value}", "trees": "الأشجار: {value}", "residential": "النوع: {value}",
-        },
-        "cover": "تغطي نحو {pct}٪ من الصورة",
-        "where": {
-            "upper_left": "في أعلى اليسار", "top": "في الأعلى", "upper_right": "في أعلى اليمين",
-            "left": "على اليسار", "centre": "في الوسط", "right": "على اليمين",
-            "lower_left": "في أسفل اليسار", "bottom": "في الأسفل", "lower_right": "في أسفل اليمين"
-        },
-        "run": {
-            "horizontal": "يمتد من اليسار إلى اليمين", "vertical": "يمتد من الأعلى إلى الأسفل",
-            "diagonal": "يمتد قطريًا عبر الصورة",
-        },
-    },
-}
+#: per caption language: the sentence frame ("lead", "around", "end"), list joiners ("and",
+#: "sep"), extent ("cover"), position ("where"), line direction ("run"), and what is said of an
+#: object's tags ("named", "quote", "details", "detail_sep", "levels", "attributes", and "values"
+#: where our word replaces iD's). French "values": iD names surface=paved/unpaved "Oui"/"Non".
+PHRASES: dict[str, dict[str, Any]] = json.loads(CAPTION_PHRASES.read_text(encoding="utf-8"))["languages"]
 CAPTION_LANGUAGES = tuple(PHRASES)
 #: what a caption may say about an object besides its kind; every language has a phrase for each
 ATTRIBUTES = ("name", "levels", "surface", "leaf_type", "crop", "trees", "residential")
