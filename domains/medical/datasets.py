@@ -14,8 +14,9 @@ positive label names, boxes, an RLE mask). :class:`CXRDataset` turns a record in
   one-way :func:`facetvlp.core.privacy.file_key`).
 
 A fixed validation split is carried by the data itself: an item is in ``split="val"`` when a
-salt-free hash of (``split_seed``, its group) falls under ``val_fraction``; the group is the
-patient when the layout knows it, so no patient is on both sides.
+salt-free hash of (``split_seed``, its group) falls under ``val_fraction``
+(:mod:`facetvlp.core.splits`, the split every domain uses); the group is the patient when the
+layout knows it, so no patient is on both sides.
 
 Layouts here: folder-per-class, CSV/JSONL manifest, IU X-ray. Public label tables (NIH, RSNA,
 SIIM, VinDr, CheXpert, MIMIC-CXR) are in :mod:`.label_tables`.
