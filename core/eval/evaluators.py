@@ -23,6 +23,17 @@ def build_part(registry, cfg, where: str):
     return cfg if not isinstance(cfg, dict) else build(registry, cfg, where=where)
 
 
+def classified_dataset(dataset, knowledge, name: str) -> tuple[Any, Any, list[str]]:
+    """The evaluation dataset and knowledge (built from their configs when given as dicts) and
+    the dataset's classes, which a zero-shot classifier needs."""
+    dataset = build_part(DATASETS, dataset, "eval.dataset")
+    knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
+    classes = list(getattr(dataset, "classes", []) or [])
+    if not classes:
+        raise ConfigError(f"{name}: dataset {type(dataset).__name__} has no classes")
+    return dataset, knowledge, classes
+
+
 def class_prompts(knowledge, classes: Sequence[str], templates, language: str) -> dict[str, list[str]]:
     if knowledge is not None:
         return knowledge.class_prompts(list(classes), templates, language)
@@ -37,11 +48,8 @@ class ZeroShotClassification:
                  modality: str = "image", multilabel: bool = False, language: str = "en",
                  batch_size: int = 64, num_workers: int = 0, name: str | None = None,
                  use_negatives: bool = True):
-        self.dataset = build_part(DATASETS, dataset, "eval.dataset")
-        self.knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
-        self.classes = list(getattr(self.dataset, "classes", []) or [])
-        if not self.classes:
-            raise ConfigError(f"ZeroShotClassification: dataset {type(self.dataset).__name__} has no classes")
+        self.dataset, self.knowledge, self.classes = classified_dataset(
+            dataset, knowledge, "ZeroShotClassification")
         self.templates, self.modality, self.multilabel = templates, modality, multilabel
         self.language, self.batch_size, self.num_workers = language, batch_size, num_workers
         self.name = name or ("zeroshot" if language == "en" else f"zeroshot_{language}")

@@ -25,7 +25,7 @@ from facetvlp.core.collate import move_to
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.eval import metrics, plots, seg_metrics
 from facetvlp.core.eval.encode import iterate, prompt_ensemble
-from facetvlp.core.eval.evaluators import build_part, class_prompts
+from facetvlp.core.eval.evaluators import build_part, class_prompts, classified_dataset
 from facetvlp.core.registry import DATASETS, EVALUATORS, KNOWLEDGE
 
 from .rendering import render_views
@@ -97,11 +97,7 @@ class MultiViewZeroShot:
                  azimuths: Sequence[float] = (0, 60, 120, 180, 240, 300), elevation: float = 20.0,
                  image_size: int = 224, batch_size: int = 16, language: str = "en",
                  name: str = "multiview"):
-        self.dataset = build_part(DATASETS, dataset, "eval.dataset")
-        self.knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
-        self.classes = list(getattr(self.dataset, "classes", []) or [])
-        if not self.classes:
-            raise ConfigError(f"{name}: dataset {type(self.dataset).__name__} has no classes")
+        self.dataset, self.knowledge, self.classes = classified_dataset(dataset, knowledge, name)
         self.templates, self.language, self.name = templates, language, name
         self.azimuths, self.elevation = tuple(azimuths), elevation
         self.image_size, self.batch_size = image_size, batch_size
