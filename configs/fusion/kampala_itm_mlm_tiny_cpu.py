@@ -41,7 +41,7 @@ eval = [
                       tile_size=128, languages=["en"], image_size=_image_size, **_osm)),
 ]
 optim = dict(lr=1e-3, weight_decay=0.05)
-schedule = dict(max_steps=100, warmup_steps=10)
+schedule = dict(max_steps=50, warmup_steps=5)
 # one thread: on a shared 2-core machine two threads per process mostly wait on each other
-engine = dict(precision="fp32", threads=1, log_every=10, seed=0)
+engine = dict(precision="fp32", threads=1, log_every=5, seed=0)
 work_dir = "work_dirs/fusion/kampala_itm_mlm_tiny_cpu"
