@@ -245,3 +245,42 @@ def test_two_process_hard_negatives_come_from_the_other_rank(tmp_path):
         assert drawn >= other  # ... and both of its items are drawn
         assert result["loss_finite"] and result["local_grad"] > 0
         assert result["other_rank_tokens_scored"]
+
+
+def test_mlm_under_gradient_accumulation_equals_one_graph():
+    """Two micro-batches through GradCache give the gradient of one MLM loss over both (same
+    masks: the RNG is put back before each re-forward), dropout on."""
+    import contextlib
+
+    from facetvlp.core.collate import Collator
+    from facetvlp.core.engine.accumulate import accumulate_gradients
+    from facetvlp.core.engine.trainer import TrainModule
+
+    model = tiny_model(itm=False, mlm_probability=0.5)
+    module = TrainModule(model, MLMLoss()).train()
+    g = torch.Generator().manual_seed(2)
+    captions = CAPTIONS + ["a wide river", "three small houses by a road", "trees"]
+    items = [{"image": torch.randn(3, 32, 32, generator=g), "text": c, "meta": {"index": i}}
+             for i, c in enumerate(captions)]
+    collate = Collator(model.tokenize)
+    batches = [collate(items[:3]), collate(items[3:])]
+
+    def grads():
+        return {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+
+    module.zero_grad(set_to_none=True)
+    torch.manual_seed(5)
+    loss = accumulate_gradients(module, module.loss_of, batches, 0.0, contextlib.nullcontext())["loss"]
+    got = grads()
+    module.zero_grad(set_to_none=True)
+    torch.manual_seed(5)
+    outs = [module.features(batch) for batch in batches]
+    total = sum(o["mlm"]["loss_sum"].sum() for o in outs)
+    count = sum(o["mlm"]["count"].sum() for o in outs)
+    want_loss = total / count
+    want_loss.backward()
+    want = grads()
+    torch.testing.assert_close(loss, want_loss.detach(), rtol=1e-5, atol=1e-6)
+    assert got.keys() == want.keys() and any(k.startswith("model.fusion.mlm") for k in got)
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-4, atol=1e-4 * float(want[name].abs().max()) + 1e-7)
