@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 
 import facetvlp.core  # noqa: F401
 from facetvlp.core.errors import ConfigError
