@@ -120,6 +120,18 @@ def cmd_import_openclip(args) -> int:
     return 0
 
 
+def cmd_export_openclip(args) -> int:
+    from facetvlp.core.openclip_export import OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS, export_open_clip
+
+    export_open_clip(args.checkpoint, args.out_dir, name=args.name)
+    out = Path(args.out_dir).resolve()
+    print(f"exported into {out}: {OPEN_CLIP_CONFIG} + {OPEN_CLIP_WEIGHTS} (+ {args.name}.json)")
+    print(f'load it with open_clip.create_model_and_transforms("local-dir:{out}"), or '
+          f'open_clip.add_model_config("{out / (args.name + ".json")}") and '
+          f'open_clip.create_model("{args.name}", pretrained="{out / OPEN_CLIP_WEIGHTS}")')
+    return 0
+
+
 def cmd_info(args) -> int:
     import torch
 
@@ -227,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--text-path", help="local directory of the Hugging Face text model (timm+HF layouts)")
     imp.add_argument("--quick-gelu", action="store_true", help="the native towers use QuickGELU (OpenAI weights)")
     imp.set_defaults(func=cmd_import_openclip, load_domains=False)
+
+    exp = sub.add_parser("export-openclip", help="write a trained image-text model as an open_clip model "
+                         "(config JSON + weights), for open_clip-based tools")
+    exp.add_argument("checkpoint", help="facetvlp checkpoint (file, checkpoint dir or work dir) or an "
+                                        "import-openclip model.safetensors")
+    exp.add_argument("out_dir")
+    exp.add_argument("--name", default="facetvlp-export", help="open_clip model name of the written config")
+    exp.set_defaults(func=cmd_export_openclip, load_domains=False)
 
     info = sub.add_parser("info", help="versions, devices and registered types")
     info.set_defaults(func=cmd_info)

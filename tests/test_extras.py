@@ -125,7 +125,7 @@ def read_in_domain(domain: str) -> str:
             shapes = [list(read_points({str(PCD)!r}).xyz.shape), list(read_points({str(LAZ)!r}).xyz.shape)]
         """,
     }[domain]
-    return f"""
+    return textwrap.dedent(f"""
         import importlib, pathlib
         import facetvlp.domains.{domain} as domain
         from facetvlp.core.registry import DATASETS, choices
@@ -134,9 +134,9 @@ def read_in_domain(domain: str) -> str:
             if path.stem not in ("__init__", "demo"):
                 importlib.import_module("facetvlp.domains.{domain}." + path.stem)
         import facetvlp.domains.{domain}.demo
-    """ + reads + """
+    """) + textwrap.dedent(reads) + textwrap.dedent("""
         print(json.dumps({"datasets": datasets, "shapes": shapes}))
-    """
+    """)
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
