@@ -116,9 +116,8 @@ def read_in_domain(domain: str) -> str:
             shapes = [list(read_dicom({dicom_file()!r}).array.shape)]
         """,
         "remote_sensing": f"""
-            from facetvlp.domains.remote_sensing.geotiff import open_raster, window_sample
-            with open_raster({str(GEOTIFF)!r}) as source:
-                shapes = [list(window_sample(source, None)["image"].shape)]
+            from facetvlp.domains.remote_sensing.geotiff import RasterSource, window_sample
+            shapes = [list(window_sample(RasterSource({str(GEOTIFF)!r}), None)["image"].shape)]
         """,
         "pointcloud": f"""
             from facetvlp.domains.pointcloud import read_points
