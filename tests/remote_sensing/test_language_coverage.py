@@ -132,3 +132,21 @@ def test_training_refuses_captions_in_an_unread_language(tower, captions):
         check_training_languages(model, dataset, {}, where="configs/x.py")
     assert str(caught.value).startswith("configs/x.py: train_data.max_unknown_token_share: language 'ar'")
     check_training_languages(model, dataset, {"max_unknown_token_share": 0.99}, where="configs/x.py")
+
+
+def test_osm_caption_pairs_hand_the_engine_their_captions_by_language(tower, shared_data, tmp_path):
+    """Real Kampala chips captioned from their OSM footprints, in English and Chinese: the engine
+    refuses the Chinese captions before training."""
+    from facetvlp.domains.remote_sensing.pairs import OSMCaptionPairs
+
+    kampala = shared_data / "remote_sensing/kampala_chips_osm_buildings"
+    dataset = OSMCaptionPairs(scenes=str(kampala / "chips/OAM-1238448-104652*-21.tif"),
+                              osm=str(kampala / "chips_labels.geojson"), default_tags={"building": "yes"},
+                              tile_size=128, stride=128, languages=["en", "zh-CN"], cache_dir=str(tmp_path))
+    by_language = dataset.texts_by_language(limit=4)
+    step = max(1, len(dataset) // 4)
+    assert by_language == {lang: [dataset.captions(i)[lang] for i in range(0, len(dataset), step)][:4]
+                           for lang in ("en", "zh-CN")}
+    model = SimpleNamespace(towers={"text": tower})
+    with pytest.raises(ConfigError, match="language 'zh-CN'"):
+        check_training_languages(model, dataset, {}, where="configs/x.py")
