@@ -1,7 +1,9 @@
 """The `facetvlp` command: train, finetune, eval, demo, inspect, locate, info.
 
-The front door stands above the core and every domain, so it imports them all; exit code 0 on
-success, 2 with a one-line reason for a user error (bad config, unreadable file), 1 for a bug.
+The front door stands above the core and every domain: `train`, `finetune`, `eval` and `info`
+import every installed domain, `inspect` only the one that reads the file, `--help` none. Exit
+code 0 on success, 2 with a one-line reason for a user error (bad config, unreadable file, a
+domain whose pip extra is missing), 1 for a bug.
 """
 
 from __future__ import annotations
@@ -138,7 +140,6 @@ def cmd_info(args) -> int:
     from facetvlp import __version__
     from facetvlp.core.inspect import registered_suffixes
     from facetvlp.core.registry import ALL_REGISTRIES, choices
-
     from facetvlp.domains import DOMAINS, EXTRAS
 
     versions = {"facetvlp": __version__, "python": platform.python_version(), "torch": torch.__version__}

@@ -255,3 +255,14 @@ def test_inspect_suffix_table_matches_the_registered_inspectors():
     assert set(registered) == set(declared)
     for suffix, module in registered.items():
         assert module.startswith(f"facetvlp.domains.{declared[suffix]}."), suffix
+
+
+def test_an_unknown_type_names_the_domains_whose_extra_is_missing():
+    from facetvlp.cli import missing_domain_hint
+    from facetvlp.core.errors import ConfigError, MissingExtraError
+
+    missing = {"remote_sensing": MissingExtraError("remote-sensing", "rasterio", "the remote_sensing domain")}
+    unknown = ConfigError("unknown dataset type 'GeoTiffTileDataset'", key="train_data.dataset")
+    assert missing_domain_hint(unknown, missing) == ' (not installed: remote_sensing; pip install "facetvlp[remote-sensing]")'
+    assert missing_domain_hint(ConfigError("missing key 'type'"), missing) == ""
+    assert missing_domain_hint(unknown, {}) == ""
