@@ -150,3 +150,12 @@ def test_osm_caption_pairs_hand_the_engine_their_captions_by_language(tower, sha
     model = SimpleNamespace(towers={"text": tower})
     with pytest.raises(ConfigError, match="language 'zh-CN'"):
         check_training_languages(model, dataset, {}, where="configs/x.py")
+
+
+def test_zero_shot_localisation_refuses_it_too(tower):
+    from facetvlp.core.eval.localization import ZeroShotLocalization
+
+    dataset = SimpleNamespace(seg_classes=["background", "forest", "industrial"])
+    evaluator = ZeroShotLocalization(dataset=dataset, knowledge=dict(type="OSMSceneKnowledge"), language="ar")
+    with pytest.raises(ConfigError, match="language 'ar'"):
+        evaluator(SimpleNamespace(towers={"text": tower}, eval=lambda: None), "cpu", None)
