@@ -71,7 +71,7 @@ def lookup(registry: Registry, type_name: Any, where: str) -> Any:
     if not isinstance(type_name, str):
         raise ConfigError(f"'type' must be the name of a registered {registry.name} (a string), got "
                           f"{getattr(type_name, '__name__', type(type_name).__name__)!r}", key=where)
-    target = _table(registry).get(type_name)
+    target = registered(registry).get(type_name)
     if target is None:
         hint = difflib.get_close_matches(type_name, choices(registry), n=1)
         did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
@@ -105,7 +105,7 @@ def check_arguments(target: Any, type_name: str, kwargs: dict[str, Any], where: 
 
 
 def choices(registry: Registry) -> list[str]:
-    return sorted(_table(registry))
+    return sorted(registered(registry))
 
 
 _TYPE_LOADERS: list[Callable[[], None]] = []
@@ -119,7 +119,7 @@ def add_type_loader(loader: Callable[[], None]) -> None:
     _TYPE_LOADERS.append(loader)
 
 
-def _table(registry: Registry) -> dict[str, Any]:
+def registered(registry: Registry) -> dict[str, Any]:
     """The registry's names, after the core's own types and every deferred loader are registered
     (importing ``facetvlp.core`` or a domain alone registers nothing, so light commands stay
     light)."""
