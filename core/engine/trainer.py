@@ -27,6 +27,7 @@ from ..config import checks_config, redacted, require
 from ..errors import CheckpointError, ConfigError
 from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
+from ..text_coverage import MAX_UNKNOWN_TOKEN_SHARE, check_language_coverage
 from . import checkpoint as ckpt
 from .accumulate import accumulate_gradients
 from .launch import Placement, any_rank_each, init_distributed
@@ -115,9 +116,25 @@ def build_training(cfg: Any, placement: Placement, options: EngineOptions):
     dataset = build(DATASETS, require(cfg, "train_data.dataset"), where=f"{where}: train_data.dataset")
     if hasattr(dataset, "seed") and "seed" not in data_cfg["dataset"]:
         dataset.seed = options.seed  # the run's seed, unless the config gave the dataset its own
+    check_training_languages(model, dataset, data_cfg, where)
     collator = Collator(model.tokenize, seed=options.seed, facet=data_cfg.get("facet", "random"),
                         queries=getattr(dataset, "queries", None))
     return module, dataset, collator
+
+
+def check_training_languages(model, dataset, data_cfg, where: str) -> None:
+    """Refuse captions in a language the text tower does not read (core/text_coverage.py), for
+    datasets that say which language each caption is in (``texts_by_language()``)."""
+    by_language = getattr(dataset, "texts_by_language", None)
+    if by_language is None:
+        return
+    max_share = data_cfg.get("max_unknown_token_share", MAX_UNKNOWN_TOKEN_SHARE)
+    for language, texts in by_language().items():
+        try:
+            check_language_coverage(model, texts, language, max_share, what="training captions")
+        except ConfigError as exc:
+            exc.key, exc.file = "train_data.max_unknown_token_share", where
+            raise
 
 
 def wrap_parallel(module: TrainModule, placement: Placement, options: EngineOptions,

@@ -13,6 +13,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import DATASETS, EVALUATORS, KNOWLEDGE, build
+from ..text_coverage import MAX_UNKNOWN_TOKEN_SHARE, check_language_coverage
 from . import metrics, plots
 from .encode import embed_dataset, embed_texts, prompt_ensemble
 from .rerank import MatchScorer, encode_texts_with_tokens, encode_with_tokens, rerank_rows
@@ -48,26 +49,34 @@ class ZeroShotClassification:
     def __init__(self, dataset: Any, knowledge: Any = None, templates: Sequence[str] | None = None,
                  modality: str = "image", multilabel: bool = False, language: str = "en",
                  batch_size: int = 64, num_workers: int = 0, name: str | None = None,
-                 use_negatives: bool = True):
+                 use_negatives: bool = True, max_unknown_token_share: float = MAX_UNKNOWN_TOKEN_SHARE):
         self.dataset, self.knowledge, self.classes = classified_dataset(
             dataset, knowledge, "ZeroShotClassification")
         self.templates, self.modality, self.multilabel = templates, modality, multilabel
         self.language, self.batch_size, self.num_workers = language, batch_size, num_workers
         self.name = name or ("zeroshot" if language == "en" else f"zeroshot_{language}")
         self.use_negatives = use_negatives
+        self.max_unknown_token_share = max_unknown_token_share
 
     def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
+        prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
+        # before any image is embedded: prompts the text tower cannot read would score nothing
+        share = check_language_coverage(model, [p for ps in prompts.values() for p in ps], self.language,
+                                        self.max_unknown_token_share, what=f"{self.name} prompts")
         embeds, labels, _ = embed_dataset(model, self.dataset, self.modality, device,
                                           self.batch_size, self.num_workers)
         if labels is None:
             raise ConfigError(f"{self.name}: the dataset gives no 'labels' to score against")
-        prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
         class_embeds = prompt_ensemble(model, prompts, self.classes, device)
         logits = embeds @ class_embeds.T
         if self.multilabel:
             scores = self._multilabel_scores(model, embeds, logits, device)
-            return self._multilabel_metrics(scores, labels, out_dir)
-        return self._single_label_metrics(logits.softmax(-1), labels, out_dir)
+            result = self._multilabel_metrics(scores, labels, out_dir)
+        else:
+            result = self._single_label_metrics(logits.softmax(-1), labels, out_dir)
+        if self.language != "en":
+            result[f"{self.name}/unknown_token_share"] = share
+        return result
 
     def _multilabel_scores(self, model, embeds, logits, device) -> torch.Tensor:
         negatives = getattr(self.knowledge, "negative_prompts", None)

@@ -59,6 +59,8 @@ class HFTextTower(Tower):
             raise ConfigError(f"HFTextTower pool must be one of {POOLS}, got {pool!r}")
         self.path = resolve_model_dir(path)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        # what core/text_coverage.py counts (None for byte-level BPE, which has no unknown token)
+        self.unk_token_id = self.tokenizer.unk_token_id
         if weights:
             self.model = AutoModel.from_pretrained(self.path, local_files_only=True)
         else:

@@ -49,7 +49,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import rasterio
 import shapely
-import torch
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags, Resampling
@@ -510,6 +509,8 @@ def window_sample(source: RasterSource, window: WindowLike | None,
                   out_shape: Sequence[int] | None = None) -> dict[str, Any]:
     """A sample dict (``image``, ``mask`` = validity, ``meta``) for one window of a source,
     optionally resampled to ``out_shape`` (height, width)."""
+    import torch  # here, not at the top: `facetvlp inspect x.tif` reads rasters without torch
+
     raw = source.read(window, bands, out_shape)
     idx = [b - 1 for b in raw.bands]
     image = normalise(raw.data, raw.valid, normalize=normalize,

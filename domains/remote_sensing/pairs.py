@@ -273,6 +273,13 @@ class OSMCaptionPairs(SampleDataset):
     def captions(self, index: int) -> dict[str, str]:
         return dict(self.entries[index]["captions"])
 
+    def texts_by_language(self, limit: int = 512) -> dict[str, list[str]]:
+        """Up to ``limit`` captions per language, spread over the dataset: what training checks
+        the text tower reads (core/text_coverage.py)."""
+        step = max(1, len(self.entries) // limit)
+        chosen = self.entries[::step][:limit]
+        return {lang: [e["captions"][lang] for e in chosen] for lang in self.captioner.languages}
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_sources"] = {}  # rasterio handles stay per process
