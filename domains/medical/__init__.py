@@ -14,5 +14,5 @@ with extra_guard("medical"):
 defer_types("medical", (
     "cache", "dicom_read", "dicom_series", "transforms",  # DICOM side
     "datasets", "knowledge", "label_tables", "reports", "umls",  # reports, UMLS, knowledge, CXR datasets
-    "dicom_seg", "mask_datasets", "volume_datasets",  # segmentation: masks, volumes, DICOM-SEG
+    "dicom_seg", "mask_datasets", "volume_datasets", "volume_transforms",  # segmentation: masks, volumes, DICOM-SEG
 ))
