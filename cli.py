@@ -1,7 +1,9 @@
 """The `facetvlp` command: train, finetune, eval, demo, inspect, locate, info.
 
-The front door stands above the core and every domain, so it imports them all; exit code 0 on
-success, 2 with a one-line reason for a user error (bad config, unreadable file), 1 for a bug.
+The front door stands above the core and every domain: `train`, `finetune`, `eval` and `info`
+import every installed domain, `inspect` only the one that reads the file, `--help` none. Exit
+code 0 on success, 2 with a one-line reason for a user error (bad config, unreadable file, a
+domain whose pip extra is missing), 1 for a bug.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-def load_everything() -> None:
-    import facetvlp.core  # noqa: F401  (registers core types)
-    from facetvlp.domains import load_all
+def load_installed_domains() -> dict:
+    """Import every domain whose extra is installed (registering its types); returns the missing
+    ones with their MissingExtraError, for the hint on an unknown `type`."""
+    from facetvlp.domains import load_installed
 
-    load_all()
+    _, missing = load_installed()
+    return missing
 
 
 def cmd_train(args) -> int:
@@ -71,8 +75,15 @@ def cmd_demo(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from facetvlp.core.inspect import inspect_file
+    from facetvlp.core.inspect import check_inspectable, inspect_file
+    from facetvlp.domains import domain_for_file, load, load_installed
 
+    check_inspectable(args.file)  # a missing file is reported before any domain is imported
+    domain = domain_for_file(args.file)
+    if domain is not None:
+        load(domain)  # only the domain that reads this kind of file
+    else:
+        load_installed()  # no suffix claims it: every installed domain's content sniffers try
     summary = inspect_file(args.file)
     print(json.dumps(summary, indent=2, default=str))
     if summary.get("error"):  # described, but not usable as data: say why on one line
@@ -111,12 +122,25 @@ def cmd_import_openclip(args) -> int:
     return 0
 
 
+def cmd_export_openclip(args) -> int:
+    from facetvlp.core.openclip_export import OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS, export_open_clip
+
+    export_open_clip(args.checkpoint, args.out_dir, name=args.name)
+    out = Path(args.out_dir).resolve()
+    print(f"exported into {out}: {OPEN_CLIP_CONFIG} + {OPEN_CLIP_WEIGHTS} (+ {args.name}.json)")
+    print(f'load it with open_clip.create_model_and_transforms("local-dir:{out}"), or '
+          f'open_clip.add_model_config("{out / (args.name + ".json")}") and '
+          f'open_clip.create_model("{args.name}", pretrained="{out / OPEN_CLIP_WEIGHTS}")')
+    return 0
+
+
 def cmd_info(args) -> int:
     import torch
 
     from facetvlp import __version__
     from facetvlp.core.inspect import registered_suffixes
     from facetvlp.core.registry import ALL_REGISTRIES, choices
+    from facetvlp.domains import DOMAINS, EXTRAS
 
     versions = {"facetvlp": __version__, "python": platform.python_version(), "torch": torch.__version__}
     from importlib.metadata import PackageNotFoundError, version
@@ -130,6 +154,8 @@ def cmd_info(args) -> int:
     devices = ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
     info = {
         "versions": versions,
+        "domains": {name: (f"not installed: {args.missing_domains[name]}" if name in args.missing_domains
+                           else f"installed (extra {EXTRAS[name]})") for name in DOMAINS},
         "devices": devices,
         "cpu_threads": torch.get_num_threads(),
         "registered": {name: choices(reg) for name, reg in ALL_REGISTRIES.items()},
@@ -195,11 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train and evaluate tiny models on the bundled real samples")
     demo.add_argument("--work-dir", default="work_dirs/demo")
     demo.add_argument("--domains", nargs="*", default=None, help="subset: medical remote_sensing pointcloud")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, load_domains=False)  # each demo imports its own domain
 
     inspect = sub.add_parser("inspect", help="summarise a DICOM, GeoTIFF, OSM or point-cloud file")
     inspect.add_argument("file")
-    inspect.set_defaults(func=cmd_inspect)
+    inspect.set_defaults(func=cmd_inspect, load_domains=False)  # it imports the file's domain only
 
     locate = sub.add_parser("locate", help="find the file behind a key that an error or log printed "
                             "(medical paths are never printed; they may name patients)")
@@ -213,23 +239,43 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--config", help="open_clip model config: a bundled name (ViT-B-32) or a JSON file")
     imp.add_argument("--text-path", help="local directory of the Hugging Face text model (timm+HF layouts)")
     imp.add_argument("--quick-gelu", action="store_true", help="the native towers use QuickGELU (OpenAI weights)")
-    imp.set_defaults(func=cmd_import_openclip)
+    imp.set_defaults(func=cmd_import_openclip, load_domains=False)
+
+    exp = sub.add_parser("export-openclip", help="write a trained image-text model as an open_clip model "
+                         "(config JSON + weights), for open_clip-based tools")
+    exp.add_argument("checkpoint", help="facetvlp checkpoint (file, checkpoint dir or work dir) or an "
+                                        "import-openclip model.safetensors")
+    exp.add_argument("out_dir")
+    exp.add_argument("--name", default="facetvlp-export", help="open_clip model name of the written config")
+    exp.set_defaults(func=cmd_export_openclip, load_domains=False)
 
     info = sub.add_parser("info", help="versions, devices and registered types")
     info.set_defaults(func=cmd_info)
     return parser
 
 
+def missing_domain_hint(exc, missing: dict) -> str:
+    """An unknown `type` may belong to a domain whose extra is not installed: say which ones."""
+    from facetvlp.core.errors import ConfigError
+
+    if not missing or not isinstance(exc, ConfigError) or not exc.reason.startswith("unknown"):
+        return ""
+    extras = ",".join(error.extra for error in missing.values())
+    return f' (not installed: {", ".join(missing)}; pip install "facetvlp[{extras}]")'
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from facetvlp.core.errors import FacetvlpError
 
+    args.missing_domains = {}
     try:
         if getattr(args, "load_domains", True):
-            load_everything()
+            args.missing_domains = load_installed_domains()
         return args.func(args)
     except FacetvlpError as exc:
-        print(f"facetvlp {args.command}: error: {exc}", file=sys.stderr)
+        print(f"facetvlp {args.command}: error: {exc}{missing_domain_hint(exc, args.missing_domains)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"facetvlp {args.command}: interrupted", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Segmentation fine-tuning per domain: facetvlp pre-trained vs random encoder, 10 % vs 100 % labels.
 
-    nice -n 10 python benchmarks/segmentation_finetune.py [--tasks lung kampala lidar]
+    nice -n 10 python benchmarks/segmentation_finetune.py [--tasks lung kampala lidar ct]
         [--seeds 0 1] [--fractions 0.1 1.0] [--inits pretrained random] [--jobs 2] [--no-run]
 
 Each task pairs a config in configs/segmentation/ with the tiny pre-training config whose
@@ -10,7 +10,8 @@ zoom-21 chips of the training groups, so no pixel of the held-apart split is see
 evaluation. Then every (init, fraction, seed) runs `facetvlp finetune CONFIG [--from PRETRAINED]
 --set train_data.dataset.fraction=F --set train_data.dataset.seed=S --set engine.seed=S` with the
 config's budget, and the table gives mean ± sd over seeds of the headline metric on the config's
-held-apart split (Dice of the foreground class for lung, mIoU over all classes otherwise).
+held-apart split (Dice of the foreground class for lung, mean Dice over the organs for ct, mIoU
+over all classes otherwise). "ct" has one training scan: run it with --fractions 1.0.
 Runs whose metrics.json exists under --out are read, not rerun, so a sweep can be resumed.
 """
 
@@ -35,6 +36,9 @@ TASKS = {
                 "configs/remote_sensing/osm_captions_tiny_cpu.py", "seg/miou"),
     "lidar": ("configs/segmentation/lidar_asprs_pointbert_cpu.py",
               "configs/3d/ulip_pointbert_tiny_cpu.py", "seg/miou"),
+    # one training scan: run with --fractions 1.0 (a tenth of one patient is not a label fraction)
+    "ct": ("configs/segmentation/ct_organs_unetr_cpu.py",
+           "configs/medical/pneumonia_faceted_vit_tiny_cpu.py", "seg/mdice"),
 }
 
 

@@ -99,6 +99,8 @@ SECTIONS: dict[str, dict[str, Rule]] = {
         "num_workers": int_at_least(0),
         "shuffle": BOOL,
         "facet": one_of("random", "first"),
+        # refuse captions the text tower cannot read (core/text_coverage.py)
+        "max_unknown_token_share": number_between(0.0, 1.0),
     },
     "optim": {  # AdamW's options
         "lr": number_at_least(0.0),  # 0 is a run that moves nothing (a load_from check)

@@ -33,6 +33,22 @@ class ConfigError(FacetvlpError):
         return ": ".join(part for part in (self.file, self.key, self.reason) if part)
 
 
+class MissingExtraError(FacetvlpError):
+    """A part of facetvlp needs a package that is only installed with one of its extras.
+
+    ``pip install facetvlp`` installs the core; each domain's packages come with its extra
+    (``facetvlp[medical]``, ``facetvlp[remote-sensing]``, ``facetvlp[3d]``, or ``facetvlp[all]``).
+    """
+
+    def __init__(self, extra: str, module: str, needed_by: str):
+        self.extra, self.module, self.needed_by = extra, module, needed_by
+        super().__init__(extra, module, needed_by)
+
+    def __str__(self) -> str:
+        return (f"{self.needed_by} needs '{self.module}', which is not installed: "
+                f'pip install "facetvlp[{self.extra}]"')
+
+
 class CheckpointError(FacetvlpError):
     """A checkpoint is missing, truncated, corrupt or does not match the model."""
 

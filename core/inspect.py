@@ -38,12 +38,18 @@ def register_inspector(suffixes: tuple[str, ...] = (), sniff: Callable[[str], bo
     return wrap
 
 
-def inspect_file(path: str | os.PathLike) -> dict[str, Any]:
+def check_inspectable(path: str | os.PathLike) -> None:
+    """Refuse a missing path or a directory (named by key) before any summariser is looked up."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise UnsupportedFileError(path, "no such file or directory", phi_paths=True)
     if os.path.isdir(path):
         raise UnsupportedFileError(path, "is a directory; inspect reads one file", phi_paths=True)
+
+
+def inspect_file(path: str | os.PathLike) -> dict[str, Any]:
+    path = os.fspath(path)
+    check_inspectable(path)
     name = Path(path).name.lower()
     # longest suffix first so ".osm.pbf" wins over ".pbf"
     for suffix in sorted(_BY_SUFFIX, key=len, reverse=True):

@@ -114,9 +114,9 @@ def redact_data_paths(cfg: Any) -> Any:
     shared, and a medical data path may name a patient. ``facetvlp locate KEY FOLDER`` finds a
     redacted path again.
     """
-    from .registry import DATASETS
+    from .registry import DATASETS, registered
 
-    return _redact(cfg, DATASETS.module_dict)
+    return _redact(cfg, registered(DATASETS))
 
 
 def _redact(cfg: Any, datasets: dict[str, type]) -> Any:

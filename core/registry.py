@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mmengine.registry import Registry
 
@@ -71,7 +71,7 @@ def lookup(registry: Registry, type_name: Any, where: str) -> Any:
     if not isinstance(type_name, str):
         raise ConfigError(f"'type' must be the name of a registered {registry.name} (a string), got "
                           f"{getattr(type_name, '__name__', type(type_name).__name__)!r}", key=where)
-    target = registry.module_dict.get(type_name)
+    target = registered(registry).get(type_name)
     if target is None:
         hint = difflib.get_close_matches(type_name, choices(registry), n=1)
         did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
@@ -105,7 +105,35 @@ def check_arguments(target: Any, type_name: str, kwargs: dict[str, Any], where: 
 
 
 def choices(registry: Registry) -> list[str]:
-    return sorted(registry.module_dict)
+    return sorted(registered(registry))
+
+
+_TYPE_LOADERS: list[Callable[[], None]] = []
+
+
+def add_type_loader(loader: Callable[[], None]) -> None:
+    """A package whose modules take seconds to import (a domain: MONAI, rasterio, torch) hands a
+    function that imports the modules registering its types; it runs before the next lookup. So
+    ``facetvlp inspect`` imports a domain's reader without its datasets, and every name is still
+    there when a config is built."""
+    _TYPE_LOADERS.append(loader)
+
+
+def registered(registry: Registry) -> dict[str, Any]:
+    """The registry's names, after the core's own types and every deferred loader are registered
+    (importing ``facetvlp.core`` or a domain alone registers nothing, so light commands stay
+    light)."""
+    from facetvlp.core import register_core_types
+
+    register_core_types()
+    while _TYPE_LOADERS:
+        loader = _TYPE_LOADERS.pop(0)  # taken off first: a loader's imports may look names up
+        try:
+            loader()
+        except BaseException:
+            _TYPE_LOADERS.insert(0, loader)  # still owed: the next lookup raises the same error
+            raise
+    return registry.module_dict
 
 
 def register(registry: Registry, name: str | None = None):

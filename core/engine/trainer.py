@@ -27,6 +27,7 @@ from ..config import checks_config, redacted, require
 from ..errors import CheckpointError, ConfigError
 from ..privacy import redact_data_paths
 from ..registry import DATASETS, LOSSES, MODELS, build
+from ..text_coverage import MAX_UNKNOWN_TOKEN_SHARE, check_language_coverage
 from . import checkpoint as ckpt
 from .accumulate import accumulate_gradients
 from .launch import Placement, any_rank_each, init_distributed
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 class TrainModule(nn.Module):
-    """Model and loss as one module: DDP/FSDP wrap it, checkpoints hold both (ITM owns weights)."""
+    """Model and loss as one module: DDP/FSDP wrap it, checkpoints hold both (a loss may own
+    weights)."""
 
     def __init__(self, model: nn.Module, loss: nn.Module):
         super().__init__()
@@ -56,8 +58,10 @@ class TrainModule(nn.Module):
         return outputs if features_only else self.loss_of(outputs, batch)
 
     def features(self, batch: dict, mask_ratio: float = 0.0) -> dict:
+        # with_mlm only for a loss that reads it (MLMLoss): task models do not take the keyword
+        extra = {"with_mlm": True} if getattr(self.loss, "needs_mlm", False) else {}
         return self.model(batch, mask_ratio=mask_ratio,
-                          with_tokens=getattr(self.loss, "needs_tokens", False))
+                          with_tokens=getattr(self.loss, "needs_tokens", False), **extra)
 
     def loss_of(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         return self.loss(outputs, batch)
@@ -112,9 +116,25 @@ def build_training(cfg: Any, placement: Placement, options: EngineOptions):
     dataset = build(DATASETS, require(cfg, "train_data.dataset"), where=f"{where}: train_data.dataset")
     if hasattr(dataset, "seed") and "seed" not in data_cfg["dataset"]:
         dataset.seed = options.seed  # the run's seed, unless the config gave the dataset its own
+    check_training_languages(model, dataset, data_cfg, where)
     collator = Collator(model.tokenize, seed=options.seed, facet=data_cfg.get("facet", "random"),
                         queries=getattr(dataset, "queries", None))
     return module, dataset, collator
+
+
+def check_training_languages(model, dataset, data_cfg, where: str) -> None:
+    """Refuse captions in a language the text tower does not read (core/text_coverage.py), for
+    datasets that say which language each caption is in (``texts_by_language()``)."""
+    by_language = getattr(dataset, "texts_by_language", None)
+    if by_language is None:
+        return
+    max_share = data_cfg.get("max_unknown_token_share", MAX_UNKNOWN_TOKEN_SHARE)
+    for language, texts in by_language().items():
+        try:
+            check_language_coverage(model, texts, language, max_share, what="training captions")
+        except ConfigError as exc:
+            exc.key, exc.file = "train_data.max_unknown_token_share", where
+            raise
 
 
 def wrap_parallel(module: TrainModule, placement: Placement, options: EngineOptions,
@@ -155,8 +175,8 @@ def gradient_sync(runner: nn.Module, enabled: bool):
 
 
 def load_initial_weights(module: TrainModule, path: str) -> None:
-    """`load_from`: the model's weights, strictly; the loss's own parameters (the ITM fusion
-    block) too when the file has them and this run's loss has parameters to take them."""
+    """`load_from`: the model's weights (with its fusion encoder), strictly; a loss's own
+    parameters too when the file has them and this run's loss has parameters to take them."""
     tensors, _ = ckpt.load_checkpoint(path)
     source = ckpt.resolve_checkpoint(path)
     ckpt.load_state_strictly(module.model, ckpt.model_state(tensors, "model.model."), source)

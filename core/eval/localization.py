@@ -26,6 +26,7 @@ from ..collate import move_to
 from ..errors import ConfigError
 from ..heads.maskclip import similarity_maps
 from ..registry import DATASETS, EVALUATORS, KNOWLEDGE, build
+from ..text_coverage import MAX_UNKNOWN_TOKEN_SHARE, check_language_coverage
 from .encode import iterate, prompt_ensemble
 from .evaluators import class_prompts
 
@@ -76,7 +77,8 @@ class ZeroShotLocalization:
 
     def __init__(self, dataset: Any, classes: Sequence[str] | None = None, knowledge: Any = None,
                  templates: Sequence[str] | None = None, language: str = "en", batch_size: int = 16,
-                 name: str = "localize", examples: int = 4):
+                 name: str = "localize", examples: int = 4,
+                 max_unknown_token_share: float = MAX_UNKNOWN_TOKEN_SHARE):
         self.dataset = dataset if not isinstance(dataset, dict) else build(DATASETS, dataset, where="eval.dataset")
         names = list(getattr(self.dataset, "seg_classes", None) or [])
         if not names:
@@ -89,10 +91,14 @@ class ZeroShotLocalization:
         self.knowledge = build(KNOWLEDGE, knowledge, where="eval.knowledge") if isinstance(knowledge, dict) else knowledge
         self.templates, self.language = templates, language
         self.batch_size, self.name, self.examples = batch_size, name, examples
+        self.max_unknown_token_share = max_unknown_token_share
 
     def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
         model.eval()
         prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
+        # prompts the text tower cannot read would localise nothing (core/text_coverage.py)
+        check_language_coverage(model, [p for ps in prompts.values() for p in ps], self.language,
+                                self.max_unknown_token_share, what=f"{self.name} prompts")
         text = prompt_ensemble(model, prompts, self.classes, device).to(device)
         cases = []  # (class, similarity map, true region) per image and present class
         for batch in iterate(self.dataset, self.batch_size):

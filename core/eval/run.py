@@ -36,7 +36,11 @@ def evaluate(cfg: Any, checkpoint: str | None = None, model=None, device: str | 
     try:
         for label, eval_cfg in evaluator_configs(cfg.get("eval"), where):
             evaluator = build(EVALUATORS, eval_cfg, where=f"{where}: {label}")
-            found = evaluator(model, device, out_dir)
+            try:
+                found = evaluator(model, device, out_dir)
+            except ConfigError as exc:  # e.g. prompts in a language the text tower cannot read
+                exc.within(label).file = exc.file or where
+                raise
             log.info("%s: %s", type(evaluator).__name__,
                      ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in found.items()))
             results.update(found)

@@ -40,6 +40,10 @@ class FrozenTextCache(Tower):
     def tokenize(self, texts):
         return self.tower.tokenize(texts)
 
+    @property
+    def unk_token_id(self):
+        return getattr(self.tower, "unk_token_id", None)
+
     def forward(self, batch: dict, mask_ratio: float = 0.0) -> TowerOutput:
         if not self.frozen:
             return self.tower(batch, mask_ratio)

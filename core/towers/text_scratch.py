@@ -72,6 +72,7 @@ class ScratchTextTower(Tower):
         self.tokenizer_file = tokenizer_file
         self.max_length = max_length
         self.pad_id = self.tokenizer.token_to_id("[PAD]")
+        self.unk_token_id = self.tokenizer.token_to_id("[UNK]")  # core/text_coverage.py counts it
         self.width = width
         self.embed = nn.Embedding(self.tokenizer.get_vocab_size(), width)
         self.pos = nn.Parameter(torch.zeros(max_length, width))

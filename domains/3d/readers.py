@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facetvlp.core.errors import ReadError, UnsupportedFileError
+from facetvlp.core.extras import import_extra
 
 from .file_layouts import LayoutError, check_pcd_complete, check_ply_complete, ply_header, read_off
 
@@ -28,6 +29,12 @@ LAS_SUFFIXES = (".las", ".laz")
 NUMPY_SUFFIXES = (".npy", ".npz")
 # .ply holds either a cloud or a mesh: the header decides
 ALL_SUFFIXES = CLOUD_SUFFIXES + MESH_SUFFIXES + LAS_SUFFIXES + NUMPY_SUFFIXES + (".ply",)
+
+
+def _import_extra(module: str):
+    """open3d and laspy are imported where a reader needs them (open3d alone takes seconds);
+    without the 3d extra the read says which extra to install."""
+    return import_extra(module, "3d", needed_by="reading 3D files")
 
 
 class PointCloudReadError(ReadError):
@@ -144,7 +151,7 @@ def _open3d_quiet():
     stdout/stderr (C stdio, past Python's sys.stderr); we raise instead, so both descriptors
     point at /dev/null for the call. Process-wide while it lasts: readers run in loader workers
     or the main thread, not beside other printing threads."""
-    import open3d as o3d
+    o3d = _import_extra("open3d")
 
     sys.stdout.flush()
     sys.stderr.flush()
@@ -177,7 +184,7 @@ def _check_layout(path: str) -> int | None:
 
 
 def _read_open3d_cloud(path: str) -> PointCloud:
-    import open3d as o3d
+    o3d = _import_extra("open3d")
 
     expected = _check_layout(path)
     # the tensor reader keeps every PCD field (intensity, curvature ...); the legacy one drops them
@@ -226,7 +233,7 @@ def ply_face_count(path: str) -> int:
 
 def read_mesh(path: str | os.PathLike):
     """An open3d TriangleMesh with at least one triangle, or a typed error."""
-    import open3d as o3d
+    o3d = _import_extra("open3d")
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -245,7 +252,7 @@ def read_mesh(path: str | os.PathLike):
 
 
 def _read_off_mesh(path: str):
-    import open3d as o3d
+    o3d = _import_extra("open3d")
 
     try:
         vertices, triangles = read_off(path)
@@ -255,7 +262,7 @@ def _read_off_mesh(path: str):
 
 
 def sample_mesh(path: str, n_points: int, sampling: str = "uniform", seed: int = 0) -> PointCloud:
-    import open3d as o3d
+    o3d = _import_extra("open3d")
 
     if sampling not in ("uniform", "poisson"):
         raise ValueError(f"mesh_sampling must be 'uniform' or 'poisson', got {sampling!r}")
@@ -290,7 +297,7 @@ except ImportError:  # laspy without lazrs reads LAS only
     _LAZ_ERRORS = ()
 
 def _read_las(path: str) -> PointCloud:
-    import laspy
+    laspy = _import_extra("laspy")
 
     try:
         las = laspy.read(path)

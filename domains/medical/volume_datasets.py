@@ -1,8 +1,11 @@
 """3D segmentation datasets: CT/MR volumes with label maps.
 
-- :class:`NiftiSegDataset`: image + label NIfTI pairs, loaded with MONAI (``LoadImaged`` with the
-  nibabel reader) and both turned to RAS with ``Orientationd``, so a label map stored in another
-  axis order still lands on its image; the two grids must then agree.
+- :class:`NiftiSegDataset`: a label-map NIfTI on a NIfTI image or a DICOM series folder, loaded
+  with MONAI (``LoadImaged``: nibabel reader for files, pydicom reader for a series folder) and
+  both turned to RAS with ``Orientationd``, so a label map stored in another axis order still
+  lands on its image; the two grids must then agree. ``spacing`` resamples both to a common voxel
+  size (``Spacingd``: bilinear image, nearest label), so scans from different scanners share one
+  grid.
 - :class:`DicomSegDataset`: a DICOM series folder (or one image) + a DICOM-SEG on it, read with
   :func:`.dicom_series.read_dicom_series` and :func:`.dicom_seg.read_dicom_seg` (same slice order).
 
@@ -33,8 +36,8 @@ from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
+from facetvlp.core.splits import check_split, select_split
 
-from .datasets import in_validation
 from .dicom_seg import read_dicom_seg, segment_name_key, source_datasets
 from .dicom_series import read_dicom_series
 from .phi import pseudonymous_key
@@ -58,8 +61,7 @@ class _VolumeSegDataset(SampleDataset):
                  val_fraction: float = 0.2, split_seed: int = 0, transforms: Sequence[Any] = (),
                  on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         if len(seg_classes) < 2:
             raise ConfigError(f"seg_classes needs a background and at least one class, got {seg_classes}")
         self.seg_classes = list(seg_classes)
@@ -69,9 +71,7 @@ class _VolumeSegDataset(SampleDataset):
         self.transforms = [build(TRANSFORMS, t, where="dataset.transforms") if isinstance(t, dict) else t
                            for t in transforms]
         items = [dict(item) for item in items]
-        if split != "all":
-            items = [it for it in items
-                     if in_validation(self._group(it), val_fraction, split_seed) == (split == "val")]
+        items = select_split(items, self._group, split, val_fraction, split_seed)
         if not items:
             raise ConfigError(f"{type(self).__name__}: no items (split={split!r})")
         self.items = items
@@ -114,42 +114,67 @@ class _VolumeSegDataset(SampleDataset):
 
 @DATASETS.register_module()
 class NiftiSegDataset(_VolumeSegDataset):
-    """Image + label-map NIfTI pairs (any format MONAI's nibabel reader opens).
+    """Label-map NIfTI files on their images: NIfTI files (any format MONAI's nibabel reader
+    opens) or DICOM series folders (MONAI's pydicom reader, slices ordered by position).
 
     Args:
-        items: ``[dict(image=path, label=path, group=optional), ...]``.
+        items: ``[dict(image=path or series folder, label=path, group=optional), ...]``.
         seg_classes: class names, background first.
         label_values: ``{class name: value or [values]}`` in the label files for every class but
             the background, e.g. TotalSegmentator ``dict(liver=5, spleen=1)``.
+        spacing: ``(x, y, z)`` mm in RAS to resample image and label to, or None (source grid).
         intensity_range, spatial_size, split, transforms: see the module docstring.
     """
 
     def __init__(self, items: Sequence[Mapping[str, Any]], seg_classes: Sequence[str],
-                 label_values: Mapping[str, int | Sequence[int]], **kwargs: Any):
+                 label_values: Mapping[str, int | Sequence[int]],
+                 spacing: Sequence[float] | None = None, **kwargs: Any):
         super().__init__(items, seg_classes, **kwargs)
         missing = [c for c in self.seg_classes[1:] if c not in label_values]
         if missing:
             raise ConfigError(f"NiftiSegDataset: label_values has no value for {missing}")
         self.lookup = {int(v): i for i, name in enumerate(self.seg_classes[1:], start=1)
                        for v in np.atleast_1d(label_values[name])}
-        from monai.transforms import Compose, LoadImaged, Orientationd
+        from monai.data import PydicomReader
+        from monai.transforms import LoadImaged, Orientationd, Spacingd
 
-        self.loader = Compose([
-            LoadImaged(keys=["image", "label"], reader="NibabelReader", ensure_channel_first=True,
-                       image_only=True),
-            Orientationd(keys=["image", "label"], axcodes="RAS"),
-        ])
+        self.spacing = None if spacing is None else tuple(float(v) for v in spacing)
+        if self.spacing is not None and len(self.spacing) != 3:
+            raise ConfigError(f"NiftiSegDataset: spacing must be 3 values (x, y, z mm), got {spacing}")
+        keys = ["image", "label"]
+        load = dict(ensure_channel_first=True, image_only=True)
+        self.load_nifti = LoadImaged(keys=keys, reader="NibabelReader", **load)
+        self.load_label = LoadImaged(keys=["label"], reader="NibabelReader", **load)
+        # the plain pydicom reader: the name "PydicomReader" resolves to MONAI's nvImageCodec
+        # variant, which logs and warns on every CPU-only machine
+        self.load_series = LoadImaged(keys=["image"], reader=PydicomReader(), **load)
+        self.orient = Orientationd(keys=keys, axcodes="RAS")
+        self.resample = None if self.spacing is None else Spacingd(
+            keys=keys, pixdim=self.spacing, mode=("bilinear", "nearest"))
+
+    def read_pair(self, image_path: str, label_path: str) -> dict[str, Any]:
+        if os.path.isdir(image_path):  # a DICOM series; its label map is a NIfTI file
+            loaded = {**self.load_series({"image": image_path}), **self.load_label({"label": label_path})}
+        else:
+            loaded = self.load_nifti({"image": image_path, "label": label_path})
+        return self.orient(loaded)
 
     def load(self, index: int) -> dict[str, Any]:
         item = self.items[index]
         try:
-            loaded = self.loader({"image": os.fspath(item["image"]), "label": os.fspath(item["label"])})
-        except RuntimeError as exc:  # MONAI wraps reader errors
-            raise VolumeLabelError(item["image"], f"cannot load the image/label pair ({exc.__cause__ or exc})") from None
+            loaded = self.read_pair(os.fspath(item["image"]), os.fspath(item["label"]))
+        except (RuntimeError, OSError, ValueError) as exc:  # MONAI wraps reader errors
+            # the reader's own message names the path, which may name a patient: the type only
+            cause = exc.__cause__ or exc
+            raise VolumeLabelError(item["image"], f"cannot load the image/label pair "
+                                   f"({type(cause).__name__})") from None
         image, label = loaded["image"], loaded["label"]
         if image.shape != label.shape or not torch.allclose(image.affine, label.affine, atol=1e-3):
             raise VolumeLabelError(item["label"], f"label grid {tuple(label.shape[1:])} does not match "
                                    f"its image {tuple(image.shape[1:])} (shape or affine)")
+        if self.resample is not None:
+            resampled = self.resample({"image": image, "label": label})
+            image, label = resampled["image"], resampled["label"]
         # MONAI arrays are (x, y, z) after RAS orientation; ours are (slices, rows, columns)
         volume = image[0].numpy().transpose(2, 1, 0)
         values = label[0].numpy().transpose(2, 1, 0).round().astype(np.int64)

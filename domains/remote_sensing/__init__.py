@@ -1,14 +1,19 @@
 """Remote-sensing domain: GeoTIFF reading and tiling, OpenStreetMap captions, scene datasets.
 
-Importing it registers its datasets, samplers, knowledge and the `facetvlp inspect` summarisers
-for rasters and OSM files.
+Its packages come with ``pip install "facetvlp[remote-sensing]"``. Importing it registers the
+`facetvlp inspect` summarisers for rasters and OSM files at once, and its datasets, samplers,
+knowledge and writers on the first registry lookup (`facetvlp.domains.defer_types`).
 """
 
-# GeoTIFF reading, samplers, scene/tile datasets, georeferenced writers, inspect
-from . import geotiff, raster_inspect, samplers, scene_dataset, writers  # noqa: F401
-# OSM captions, pairs, caption datasets, scene knowledge, OSM inspect
-from . import caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
-# segmentation: label rasters / vector footprints on tiles, colour-coded masks
-from . import colour_mask_dataset, seg_dataset, seg_labels  # noqa: F401
-# grounding: footprint boxes on chips
-from . import box_dataset  # noqa: F401
+from facetvlp.domains import defer_types, extra_guard, require_extra
+
+require_extra("remote_sensing")
+with extra_guard("remote_sensing"):
+    from . import osm_inspect, raster_inspect  # noqa: F401  (rasterio / osmium only: no torch)
+
+defer_types("remote_sensing", (
+    "geotiff", "samplers", "scene_dataset", "writers",  # GeoTIFF reading, samplers, scene/tile datasets, writers
+    "caption_dataset", "knowledge", "pairs",  # OSM captions, pairs, caption datasets, scene knowledge
+    "colour_mask_dataset", "seg_dataset", "seg_labels",  # segmentation: label rasters, footprints, colour masks
+    "box_dataset",  # grounding: footprint boxes on chips
+))

@@ -19,7 +19,6 @@ import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pyogrio.raw
 import rasterio.features
 import shapely
 from affine import Affine
@@ -27,6 +26,8 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_geom
+
+from facetvlp.core.extras import import_extra
 
 from .geotiff import RasterReadError, open_raster
 
@@ -47,8 +48,11 @@ def read_vector_labels(path: str | os.PathLike, class_field: str | None = None,
     path = os.fspath(path)
     if not os.path.exists(path):
         raise VectorLabelError(path, "no such file")
+    # imported here: pyogrio imports geopandas (and pandas) when they are installed, close to a
+    # second that every import of the domain (`facetvlp inspect x.tif`) would otherwise pay
+    pyogrio_raw = import_extra("pyogrio.raw", "remote-sensing", needed_by="reading vector labels")
     try:
-        meta, _, wkb, fields = pyogrio.raw.read(path, layer=layer)
+        meta, _, wkb, fields = pyogrio_raw.read(path, layer=layer)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, FieldError ...
         raise VectorLabelError(path, f"not a vector file GDAL can read ({exc})") from exc
     if meta["crs"] is None:

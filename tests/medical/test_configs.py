@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-import facetvlp.core  # noqa: F401  (registers core types)
+import facetvlp.core  # noqa: F401
 import facetvlp.domains.medical  # noqa: F401
 from facetvlp.core.config import load_config
 from facetvlp.core.registry import ALL_REGISTRIES
+from facetvlp.core.registry import registered as registered_names
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "medical").glob("*.py"))
 
@@ -30,7 +31,7 @@ def types_in(node, found=None):
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_loads_and_names_registered_types(path):
     cfg = load_config(path)
-    registered = {name for registry in ALL_REGISTRIES.values() for name in registry.module_dict}
+    registered = {name for registry in ALL_REGISTRIES.values() for name in registered_names(registry)}
     names = types_in(cfg.to_dict())
     assert names and set(names) <= registered, set(names) - registered
     assert cfg.work_dir.startswith("work_dirs/medical/")
