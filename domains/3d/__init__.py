@@ -6,6 +6,7 @@ evaluator and the `facetvlp inspect` summarisers for point files.
 
 from . import datasets, inspect, knowledge, projection, readers, tower  # noqa: F401
 from . import open_vocab, part_dataset, seg_head, writers  # noqa: F401  (per-point segmentation)
+from . import grounding  # noqa: F401  (phrase -> points -> 3D boxes)
 from .readers import (
     EmptyPointCloudError,
     PointCloud,
