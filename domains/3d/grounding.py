@@ -10,8 +10,8 @@ the points above the midpoint of the tile's own relevance range (the rule the 2D
 
 :class:`PointPhraseGrounding` scores this against per-point ASPRS classes: pooled IoU of the
 selection with the class's points, and box recall / precision at a 3D IoU between the clusters'
-boxes and the boxes of the class's own clusters. Two selections that know nothing about the prompt
-are scored beside it: every point, and the points above the tile's mid height.
+boxes and the boxes of the class's own clusters. Three selections that know nothing about the prompt are
+scored beside it: every point, the points above the tile's mid height, and those below it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from facetvlp.core.registry import DATASETS, EVALUATORS, KNOWLEDGE
 
 from .open_vocab import open_vocab_point_logits
 
-METHODS = ("model", "all_points", "upper_half")
+METHODS = ("model", "all_points", "upper_half", "lower_half")
 
 
 def select_above_midpoint(values: np.ndarray) -> np.ndarray:
@@ -146,10 +146,11 @@ class PointPhraseGrounding:
         self.batch_size, self.name = batch_size, name
 
     def selections(self, relevance: np.ndarray, xyz: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's selection from one phrase's relevance, and the two prompt-blind ones."""
+        """The model's selection from one phrase's relevance, and the three prompt-blind ones."""
         return {"model": select_above_midpoint(relevance),
                 "all_points": np.ones(len(xyz), dtype=bool),
-                "upper_half": select_above_midpoint(xyz[:, 2])}
+                "upper_half": select_above_midpoint(xyz[:, 2]),
+                "lower_half": select_above_midpoint(-xyz[:, 2])}
 
     def __call__(self, model, device, out_dir: Path) -> dict[str, float | int | None]:
         model.eval()
@@ -170,7 +171,7 @@ class PointPhraseGrounding:
                 for k, cls in enumerate(self.classes):
                     truth = seg == self.class_index[cls]
                     true_boxes = cluster_boxes(xyz[truth], self.eps, self.min_points)
-                    for method, selected in self.selections(relevance[b, k], xyz).items():
+                    for method, selected in self.selections(relevance[b, k], points).items():
                         boxes = cluster_boxes(xyz[selected], self.eps, self.min_points)
                         scores[method, cls].add_points(selected, truth, valid)
                         scores[method, cls].add_boxes(boxes, true_boxes, self.box_iou)

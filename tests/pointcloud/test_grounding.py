@@ -93,17 +93,17 @@ def test_evaluator_matches_a_numpy_recount(shared_data, point_text_model, tmp_pa
     assert result["pp/tiles"] == len(dataset)
 
     text = prompt_ensemble(point_text_model, prompts, ["ground", "building"], "cpu")
-    inter = {m: np.zeros(2) for m in ("model", "all_points", "upper_half")}
+    inter = {m: np.zeros(2) for m in ("model", "all_points", "upper_half", "lower_half")}
     union = {m: np.zeros(2) for m in inter}
     for i in range(len(dataset)):
         one = Collator()([dataset[i]])
         rel = open_vocab_point_logits(point_text_model, one, text)[0].numpy()
         seg = one["seg"][0].numpy()
-        z = one["points"][0, :, 2].numpy()
+        z = one["points"][0, :, 2].double().numpy()
         for k, code in enumerate([0, 2]):
             truth, valid = seg == code, seg >= 0
             picks = {"model": rel[k] > (rel[k].min() + rel[k].max()) / 2, "all_points": np.ones_like(truth),
-                     "upper_half": z > (z.min() + z.max()) / 2}
+                     "upper_half": z > (z.min() + z.max()) / 2, "lower_half": z < (z.min() + z.max()) / 2}
             for m, sel in picks.items():
                 inter[m][k] += (sel & truth & valid).sum()
                 union[m][k] += ((sel | truth) & valid).sum()
