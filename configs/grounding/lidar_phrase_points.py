@@ -6,7 +6,8 @@
 # of the 7 "val" tiles of the pre-training files, beside two selections blind to the prompt
 # (every point; the points above, or below, the tile's mid height). Two prompt sets: ShapeKnowledge "lidar"
 # (the caption templates and descriptions the model was trained with) and plain phrases that
-# appear in no caption.
+# appear in no caption. For reference, the same knowledge prompts as a closed set (each point takes
+# the phrase it is most similar to: PointOpenVocabSegmentation) on the same tiles.
 #   facetvlp eval configs/grounding/lidar_phrase_points.py --checkpoint work_dirs/3d/lidar_captions_pointbert_tiny_cpu
 _base_ = ["../3d/lidar_captions_pointbert_tiny_cpu.py"]
 
@@ -21,5 +22,7 @@ eval = [
          knowledge=dict(type="ShapeKnowledge", kind="lidar"), **_boxes),
     dict(type="PointPhraseGrounding", name="phrase_points_plain", dataset=_val,
          prompts=dict(ground=["the ground"], high_vegetation=["a tree"], building=["a house"]), **_boxes),
+    dict(type="PointOpenVocabSegmentation", name="closed_set_argmax", dataset=_val,
+         knowledge=dict(type="ShapeKnowledge", kind="lidar")),
 ]
 work_dir = "work_dirs/grounding/lidar_phrase_points"
