@@ -145,12 +145,13 @@ class PointPhraseGrounding:
         self.eps, self.min_points, self.box_iou = float(cluster_eps), int(cluster_min_points), float(box_iou)
         self.batch_size, self.name = batch_size, name
 
-    def selections(self, relevance: np.ndarray, xyz: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's selection from one phrase's relevance, and the three prompt-blind ones."""
+    def selections(self, relevance: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's selection from one phrase's relevance, and the three prompt-blind ones
+        (heights from the tile's own normalised xyz)."""
         return {"model": select_above_midpoint(relevance),
-                "all_points": np.ones(len(xyz), dtype=bool),
-                "upper_half": select_above_midpoint(xyz[:, 2]),
-                "lower_half": select_above_midpoint(-xyz[:, 2])}
+                "all_points": np.ones(len(points), dtype=bool),
+                "upper_half": select_above_midpoint(points[:, 2]),
+                "lower_half": select_above_midpoint(-points[:, 2])}
 
     def __call__(self, model, device, out_dir: Path) -> dict[str, float | int | None]:
         model.eval()
