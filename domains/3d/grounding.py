@@ -135,7 +135,8 @@ class PointPhraseGrounding:
         self.classes = list(classes) if classes else names
         unknown = sorted(set(self.classes) - set(names))
         if unknown or not self.classes:
-            raise ConfigError(f"{name}: classes {unknown or self.classes} are not in the dataset's seg_classes {names}")
+            raise ConfigError(f"{name}: classes {unknown or self.classes} are not in the dataset's "
+                              f"seg_classes {names}")
         self.class_index = {c: names.index(c) for c in self.classes}
         self.knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
         self.prompts = {k: list(v) for k, v in prompts.items()} if prompts else None
@@ -186,7 +187,8 @@ class PointPhraseGrounding:
         (Path(out_dir) / f"{self.name}_boxes.json").write_text(json.dumps(written, indent=1))
         return self.summary(scores, tiles)
 
-    def summary(self, scores: Mapping[tuple[str, str], SelectionScore], tiles: int) -> dict[str, float | int | None]:
+    def summary(self, scores: Mapping[tuple[str, str], SelectionScore],
+                tiles: int) -> dict[str, float | int | None]:
         result: dict[str, float | int | None] = {f"{self.name}/tiles": tiles}
         for method in METHODS:
             per_class = {c: scores[method, c].result() for c in self.classes}

