@@ -2,6 +2,7 @@
 same budget, on real held-apart data; several seeds, one table.
 
     python benchmarks/grounding_finetune.py [--seeds 0 1] [--tasks tbx11k kampala] [--jobs 2]
+        [--finetune-set schedule.max_steps=60] [--pretrain-set schedule.max_steps=50]
 
 Tasks (configs/grounding): "tbx11k" finds the two tuberculosis classes on TBX11K radiographs
 (held apart: 20 % of the images), starting from configs/medical/pneumonia_faceted_tiny_cpu.py;
@@ -10,7 +11,9 @@ starting from configs/remote_sensing/osm_captions_tiny_cpu.py pre-trained on the
 only, so no held-apart pixel is seen in pre-training either. Each pre-training runs once (seed 0);
 each fine-tuning runs per seed with `facetvlp finetune ... --from` (pretrained) or without
 (random) into work_dirs/grounding/sweep/. The table gives mean ± sd over seeds of AP50, mAP and
-Acc@0.5 on the held-apart split.
+Acc@0.5 on the held-apart split. `--finetune-set` / `--pretrain-set` pass config overrides to
+every fine-tuning / pre-training run (e.g. a smaller step budget on a crowded machine); a run whose
+metrics.json already exists is reused, so change `--out` along with the budget.
 """
 
 from __future__ import annotations
@@ -44,22 +47,22 @@ def facetvlp(*args: str) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
 
 
-def pretrain(task: str, out_root: Path) -> Path:
+def pretrain(task: str, out_root: Path, extra: list[str]) -> Path:
     spec = TASKS[task]
     work_dir = out_root / f"{task}_pretrain"
     if not (work_dir / "checkpoints" / "latest.json").exists():
-        sets = [f"work_dir={work_dir}", "engine.eval_at_end=False", *spec["pretrain_set"]]
+        sets = [f"work_dir={work_dir}", "engine.eval_at_end=False", *spec["pretrain_set"], *extra]
         facetvlp("train", spec["pretrain"], "--overwrite", *sum((["--set", s] for s in sets), []))
     return work_dir
 
 
-def finetune(task: str, init: str, seed: int, pretrained: Path, out_root: Path) -> dict:
+def finetune(task: str, init: str, seed: int, pretrained: Path, out_root: Path, extra: list[str]) -> dict:
     spec = TASKS[task]
     work_dir = out_root / f"{task}_{init}_seed{seed}"
     metrics = work_dir / "metrics.json"
     if not metrics.exists():
         args = ["finetune", spec["config"], "--overwrite", "--set", f"engine.seed={seed}",
-                "--set", f"work_dir={work_dir}"]
+                "--set", f"work_dir={work_dir}", *sum((["--set", s] for s in extra), [])]
         if init == "pretrained":
             args += ["--from", str(pretrained)]
         facetvlp(*args)
@@ -79,15 +82,17 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--jobs", type=int, default=2, help="fine-tuning runs side by side")
     parser.add_argument("--out", default="work_dirs/grounding/sweep")
+    parser.add_argument("--finetune-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     out_root = (REPO / args.out).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
     print(f"| task | init | {' | '.join(COLUMNS)} |\n|---|---|{'---|' * len(COLUMNS)}")
     for task in args.tasks:
-        checkpoint = pretrain(task, out_root)
+        checkpoint = pretrain(task, out_root, args.pretrain_set)
         runs = [(init, seed) for init in ("pretrained", "random") for seed in args.seeds]
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda r: finetune(task, r[0], r[1], checkpoint, out_root), runs))
+            results = list(pool.map(lambda r: finetune(task, r[0], r[1], checkpoint, out_root, args.finetune_set), runs))
         for init in ("pretrained", "random"):
             rows = [res for (i, _), res in zip(runs, results) if i == init]
             print(f"| {task} | {init} | " + " | ".join(cell([r[c] for r in rows]) for c in COLUMNS) + " |",

@@ -24,6 +24,7 @@ with extra_guard("pointcloud"):
 defer_types("pointcloud", (
     "datasets", "evaluators", "knowledge", "readers", "tower",
     "part_dataset", "seg_head", "writers",  # per-point segmentation
+    "grounding",  # phrase -> points -> boxes
 ))
 
 __all__ = [
