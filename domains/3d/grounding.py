@@ -2,7 +2,7 @@
 
 No head is trained. A point-text model's group tokens go through its ``points`` projection and are
 compared with the prompt's text embedding; the scores are propagated to every point with the
-3-NN inverse-distance weights of the feature-propagation head (:func:`.open_vocab.open_vocab_point_logits`).
+3-NN inverse-distance weights of the feature-propagation head (:func:`.evaluators.open_vocab_point_logits`).
 That per-point *relevance* is turned into a selection without any threshold learnt from labels:
 the points above the midpoint of the tile's own relevance range (the rule the 2D
 ``ZeroShotLocalization`` uses on similarity maps). The selection is split into connected clusters
@@ -30,7 +30,7 @@ from facetvlp.core.eval.encode import iterate, prompt_ensemble
 from facetvlp.core.eval.evaluators import build_part, class_prompts
 from facetvlp.core.registry import DATASETS, EVALUATORS, KNOWLEDGE
 
-from .open_vocab import open_vocab_point_logits
+from .evaluators import open_vocab_point_logits
 
 METHODS = ("model", "all_points", "upper_half", "lower_half")
 

@@ -19,7 +19,7 @@ from facetvlp.domains.pointcloud.grounding import (
     cluster_boxes,
     matched_pairs,
 )
-from facetvlp.domains.pointcloud.open_vocab import open_vocab_point_logits
+from facetvlp.domains.pointcloud.evaluators import open_vocab_point_logits
 
 SAMPLE_C = "pointcloud/pdal_classified_las/test/data/las/sample_c.las"
 ASPRS = dict(classes=(2, 5, 6))  # ground, high_vegetation, building: ShapeKnowledge concepts
