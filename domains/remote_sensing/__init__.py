@@ -7,7 +7,7 @@ for rasters and OSM files.
 # GeoTIFF reading, samplers, scene/tile datasets, georeferenced writers, inspect
 from . import geotiff, raster_inspect, samplers, scene_dataset, writers  # noqa: F401
 # OSM captions, pairs, caption datasets, scene knowledge, OSM inspect
-from . import caption_dataset, knowledge, osm_inspect, pairs  # noqa: F401
+from . import caption_dataset, knowledge, knowledge_dataset, osm_inspect, pairs  # noqa: F401
 # segmentation: label rasters / vector footprints on tiles, colour-coded masks
 from . import colour_mask_dataset, seg_dataset, seg_labels  # noqa: F401
 # grounding: footprint boxes on chips
