@@ -1,6 +1,7 @@
 """Zero-shot on AID scene classes held out of training: knowledge vs class names, one table.
 
     python benchmarks/zeroshot_aid.py [--splits A B C] [--seeds 0 1 2] [--recipes knowledge names]
+    python benchmarks/zeroshot_aid.py --report    # the table of the runs finished so far
 
 Splits and seeds come from benchmarks/zeroshot_aid_splits.json (committed before any run): each
 holds 6 of the 30 AID classes out of training. Recipes (configs/remote_sensing): "knowledge"
@@ -8,8 +9,10 @@ captions every training image with its class's knowledge entry (iD preset names 
 related presets, visual descriptions), "names" with its class name in three templates; the model,
 data and steps are the same. Every run is scored with both prompt sets (knowledge entries and
 class names) on the held-out classes and, cross-dataset, on the 7 RSSCN7 classes. Each run is
-`facetvlp train CONFIG --set ...` into work_dirs/remote_sensing/aid_zeroshot/ (a finished run is
-read back, not repeated), one at a time; the table gives mean ± sd over seeds of its
+`facetvlp train CONFIG --overwrite --set ...` into work_dirs/remote_sensing/aid_zeroshot/ (a finished run is
+read back, not repeated), one at a time and all in this process (on a crowded CPU the start-up
+of a fresh process costs a minute or more per run), seeds in the outer loop so that a sweep cut
+short still covers every split; the table gives mean ± sd over seeds of its
 metrics.json, then the mean over splits. Chance is 1/6 on the held-out classes (14 images each,
 so the majority baseline is 1/6 as well), 1/7 on RSSCN7; AUC's chance is 0.5.
 """
@@ -20,9 +23,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+import facetvlp.domains.remote_sensing  # noqa: F401  (registers the remote-sensing types)
+from facetvlp.core.config import load_config
+from facetvlp.core.engine import train
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS_FILE = REPO / "benchmarks" / "zeroshot_aid_splits.json"
@@ -53,15 +59,10 @@ def split_overrides(unseen: list[str], classes: list[str]) -> list[str]:
 def run(recipe: str, split: str, unseen: list[str], seed: int, classes: list[str], out: Path) -> dict:
     work_dir = out / f"{recipe}_{split}_seed{seed}"
     metrics = work_dir / "metrics.json"
-    if not metrics.exists():
-        cmd = [sys.executable, "-m", "facetvlp", "train", CONFIGS[recipe], "--overwrite",
-               "--set", f"engine.seed={seed}", "--set", f"work_dir={work_dir}"]
-        for item in split_overrides(unseen, classes):
-            cmd += ["--set", item]
+    if not metrics.exists():  # a run that never finished starts over
+        sets = [f"engine.seed={seed}", f"work_dir={work_dir}", *split_overrides(unseen, classes)]
         print(f"running {recipe} split {split} seed {seed}", file=sys.stderr, flush=True)
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        train(load_config(REPO / CONFIGS[recipe], sets), overwrite=True)
     return json.loads(metrics.read_text())
 
 
@@ -79,27 +80,35 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=fixed["seeds"])
     parser.add_argument("--recipes", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=REPO / "work_dirs/remote_sensing/aid_zeroshot")
+    parser.add_argument("--report", action="store_true", help="train nothing; tabulate finished runs")
     args = parser.parse_args()
     classes = sorted(d.name for d in AID.iterdir() if d.is_dir())
-    results = {}
-    for split in args.splits:
+    os.chdir(REPO)  # the configs' data paths are relative to the repository root
+    if not args.report:
         for seed in args.seeds:
-            for recipe in args.recipes:  # recipes side by side per seed: a cut-short sweep stays paired
-                unseen = fixed["splits"][split]["unseen"]
-                results[recipe, split, seed] = run(recipe, split, unseen, seed, classes, args.out)
+            for split in args.splits:
+                for recipe in args.recipes:  # recipes side by side: a cut-short sweep stays paired
+                    unseen = fixed["splits"][split]["unseen"]
+                    run(recipe, split, unseen, seed, classes, args.out)
+    results = {}
+    for recipe in args.recipes:
+        for split in args.splits:
+            for seed in args.seeds:
+                metrics = args.out / f"{recipe}_{split}_seed{seed}" / "metrics.json"
+                if metrics.exists():
+                    results.setdefault((recipe, split), []).append(json.loads(metrics.read_text()))
     print(f"| recipe | split | seeds | {' | '.join(title for title, _ in COLUMNS)} |")
     print("|---|---|---|" + "---|" * len(COLUMNS))
     for recipe in args.recipes:
-        for split in [*args.splits, "mean"]:
-            splits = args.splits if split == "mean" else [split]
-            if split == "mean":  # mean over splits of the per-split seed means; sd across splits
-                values = [[statistics.mean(results[recipe, s, seed][key] for seed in args.seeds)
-                           for s in splits] for _, key in COLUMNS]
-            else:
-                values = [[results[recipe, split, seed][key] for seed in args.seeds]
-                          for _, key in COLUMNS]
-            count = f"{len(args.seeds)}" if split != "mean" else f"{len(splits)} splits"
-            print(f"| {recipe} | {split} | {count} | {' | '.join(cell(v) for v in values)} |")
+        done = [s for s in args.splits if (recipe, s) in results]
+        for split in done:
+            runs = results[recipe, split]
+            values = [[m[key] for m in runs] for _, key in COLUMNS]
+            print(f"| {recipe} | {split} | {len(runs)} | {' | '.join(cell(v) for v in values)} |")
+        if len(done) > 1:  # mean over splits of the per-split seed means; sd across splits
+            values = [[statistics.mean(m[key] for m in results[recipe, s]) for s in done]
+                      for _, key in COLUMNS]
+            print(f"| {recipe} | mean of {''.join(done)} | - | {' | '.join(cell(v) for v in values)} |")
     chance = {"unseen": 1 / 6, "RSSCN7": 1 / 7}
     print(f"\nchance / majority: unseen top-1 and balanced accuracy {chance['unseen']:.3f}, "
           f"RSSCN7 {chance['RSSCN7']:.3f}, AUC 0.5; threads={os.environ.get('OMP_NUM_THREADS')}")
