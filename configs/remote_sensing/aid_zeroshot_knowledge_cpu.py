@@ -61,7 +61,7 @@ eval = dict(
 )
 optim = dict(lr=1e-3, weight_decay=0.05)
 # the budget: 18 runs (3 splits x 3 seeds x 2 recipes) had to fit about an hour on 2 shared cores
-# at a load of ~14, where a process gets a fifth of a core (80 steps = ~22 epochs of the 288
+# at a load of ~14, where a process gets a fifth of a core (80 steps of 32 = ~9 epochs of the 288
 # training images); set before any result of a run was seen
 schedule = dict(max_steps=80, warmup_steps=8)
 # one thread: on a shared, oversubscribed CPU two threads per process mostly wait on each other
