@@ -45,7 +45,7 @@ COLUMNS = (
     ("RSSCN7 bal. acc. k", "rsscn7_knowledge/balanced_accuracy"),
     ("RSSCN7 bal. acc. n", "rsscn7_names/balanced_accuracy"),
     ("RSSCN7 AUC k", "rsscn7_knowledge/macro_auc"), ("RSSCN7 AUC n", "rsscn7_names/macro_auc"),
-    ("seen val top-1 k", "seen_val/top1"),
+    ("seen val top-1, k prompts", "seen_val/top1"),
 )
 
 
@@ -95,8 +95,9 @@ def main() -> None:
         for split in args.splits:
             for seed in args.seeds:
                 metrics = args.out / f"{recipe}_{split}_seed{seed}" / "metrics.json"
-                if metrics.exists():
-                    results.setdefault((recipe, split), []).append(json.loads(metrics.read_text()))
+                found = json.loads(metrics.read_text()) if metrics.exists() else {}
+                if all(key in found for _, key in COLUMNS):  # a run still evaluating is not done
+                    results.setdefault((recipe, split), []).append(found)
     print(f"| recipe | split | seeds | {' | '.join(title for title, _ in COLUMNS)} |")
     print("|---|---|---|" + "---|" * len(COLUMNS))
     for recipe in args.recipes:
@@ -109,6 +110,30 @@ def main() -> None:
             values = [[statistics.mean(m[key] for m in results[recipe, s]) for s in done]
                       for _, key in COLUMNS]
             print(f"| {recipe} | mean of {''.join(done)} | - | {' | '.join(cell(v) for v in values)} |")
+    # the comparison the issue asks for: each recipe with its own prompts, paired by split and seed
+    if set(CONFIGS) <= set(args.recipes):
+        print("\n| split | seeds | metric | knowledge (captions + prompts) | names (captions + prompts) "
+              "| knowledge better in |")
+        print("|---|---|---|---|---|---|")
+        metrics = ("unseen_{}/balanced_accuracy", "unseen_{}/macro_auc",
+                   "rsscn7_{}/balanced_accuracy", "rsscn7_{}/macro_auc")
+        means = {m: ([], []) for m in metrics}
+        for split in args.splits:
+            pairs = [(k, n) for k, n in zip(results.get(("knowledge", split), []),
+                                            results.get(("names", split), []))]
+            for metric in metrics if pairs else ():
+                ours = [k[metric.format("knowledge")] for k, _ in pairs]
+                base = [n[metric.format("names")] for _, n in pairs]
+                means[metric][0].append(statistics.mean(ours))
+                means[metric][1].append(statistics.mean(base))
+                wins = sum(a > b for a, b in zip(ours, base))
+                print(f"| {split} | {len(pairs)} | {metric.format('*')} | {cell(ours)} | {cell(base)} "
+                      f"| {wins} of {len(pairs)} |")
+        for metric, (ours, base) in means.items():
+            if len(ours) > 1:  # mean over splits; sd across splits
+                wins = sum(a > b for a, b in zip(ours, base))
+                print(f"| mean of {len(ours)} splits | - | {metric.format('*')} | {cell(ours)} | "
+                      f"{cell(base)} | {wins} of {len(ours)} splits |")
     chance = {"unseen": 1 / 6, "RSSCN7": 1 / 7}
     print(f"\nchance / majority: unseen top-1 and balanced accuracy {chance['unseen']:.3f}, "
           f"RSSCN7 {chance['RSSCN7']:.3f}, AUC 0.5; threads={os.environ.get('OMP_NUM_THREADS')}")
