@@ -18,7 +18,8 @@ and BatchNorm running statistics, updated once by step 1, are restored after ste
 
 Outputs shared by the whole batch (``logit_scale``, ``logit_bias``, the query vocabulary's
 ``embeds["query"]``) are taken from the last micro-batch, and their gradient goes through its
-re-forward, the one under which DDP synchronises gradients.
+re-forward, the one under which DDP synchronises gradients. So are outputs that are no tensors
+(``outputs["fusion"]``, the model's fusion encoder that ITMLoss scores pairs with).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ SHARED_OUTPUTS = {("embeds", "query")}
 SHARED_BATCH_KEYS = ("query_input",)
 #: Tower inputs: the loss never reads them, so they are not joined (that would copy k*b images).
 TOWER_INPUTS = ("image", "points", "text_input", "mask")
+#: Outputs holding (B, T, W) token grids per modality, whose T may differ between micro-batches;
+#: their mask is ``token_mask[modality]`` (the towers' own tokens and their projection share it).
+TOKEN_GRIDS = ("tokens", "fusion_tokens")
 
 
 def accumulate_gradients(
@@ -142,9 +146,9 @@ def join_outputs(per_batch: list[dict]):
         if path[0] == "token_mask":
             continue  # joined with its tokens
         values = [_get(outputs, path) for outputs in per_batch]
-        if last_value is None or (torch.is_tensor(last_value) and is_shared(path, last_value)):
+        if not torch.is_tensor(last_value) or is_shared(path, last_value):
             value = last_value
-        elif path[0] == "tokens":
+        elif path[0] in TOKEN_GRIDS:
             value, mask, counts = _join_tokens(values, [_token_mask(o, path[1]) for o in per_batch])
             _set(joined, ("token_mask", path[1]), mask)
             lengths[path] = counts
@@ -259,15 +263,17 @@ def restore_norm_statistics(saved: list[tuple[torch.Tensor, torch.Tensor]]) -> N
 
 
 def _refuse_loss_parameters_across_processes(loss: torch.Tensor, leaves: dict) -> None:
-    """A loss that owns parameters (ITMLoss's fusion block) gets their gradient in step 2, outside
-    every forward of the DDP/FSDP wrapper, so no process would synchronise it."""
+    """A loss that reaches parameters other than the cached outputs (ITMLoss scores pairs with the
+    model's fusion encoder) gets their gradient in step 2, outside every forward of the DDP/FSDP
+    wrapper, so no process would synchronise it."""
     if world_info().world_size == 1 or not loss.requires_grad:
         return
     reached = _parameters_reached(loss, set(id(v) for v in leaves.values()))
     if reached:
         raise ConfigError(
-            "engine.grad_accum > 1 across several processes needs a loss without parameters of "
-            f"its own; this loss has {reached} trainable tensor(s) (e.g. ITMLoss's fusion block). "
+            "engine.grad_accum > 1 across several processes needs a loss that uses no parameters; "
+            f"this loss reaches {reached} trainable tensor(s) (e.g. ITMLoss, through the model's "
+            "fusion encoder). "
             "Raise train_data.batch_size instead, or train in one process"
         )
 

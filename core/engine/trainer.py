@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 
 class TrainModule(nn.Module):
-    """Model and loss as one module: DDP/FSDP wrap it, checkpoints hold both (ITM owns weights)."""
+    """Model and loss as one module: DDP/FSDP wrap it, checkpoints hold both (a loss may own
+    weights)."""
 
     def __init__(self, model: nn.Module, loss: nn.Module):
         super().__init__()
@@ -56,8 +57,10 @@ class TrainModule(nn.Module):
         return outputs if features_only else self.loss_of(outputs, batch)
 
     def features(self, batch: dict, mask_ratio: float = 0.0) -> dict:
+        # with_mlm only for a loss that reads it (MLMLoss): task models do not take the keyword
+        extra = {"with_mlm": True} if getattr(self.loss, "needs_mlm", False) else {}
         return self.model(batch, mask_ratio=mask_ratio,
-                          with_tokens=getattr(self.loss, "needs_tokens", False))
+                          with_tokens=getattr(self.loss, "needs_tokens", False), **extra)
 
     def loss_of(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         return self.loss(outputs, batch)
@@ -155,8 +158,8 @@ def gradient_sync(runner: nn.Module, enabled: bool):
 
 
 def load_initial_weights(module: TrainModule, path: str) -> None:
-    """`load_from`: the model's weights, strictly; the loss's own parameters (the ITM fusion
-    block) too when the file has them and this run's loss has parameters to take them."""
+    """`load_from`: the model's weights (with its fusion encoder), strictly; a loss's own
+    parameters too when the file has them and this run's loss has parameters to take them."""
     tensors, _ = ckpt.load_checkpoint(path)
     source = ckpt.resolve_checkpoint(path)
     ckpt.load_state_strictly(module.model, ckpt.model_state(tensors, "model.model."), source)

@@ -15,12 +15,24 @@ from ..errors import ConfigError
 from ..registry import DATASETS, EVALUATORS, KNOWLEDGE, build
 from . import metrics, plots
 from .encode import embed_dataset, embed_texts, prompt_ensemble
+from .rerank import MatchScorer, encode_texts_with_tokens, encode_with_tokens, rerank_rows
 
 DEFAULT_TEMPLATES = ("a photo of a {}.", "an image of {}.", "{}")
 
 
 def build_part(registry, cfg, where: str):
     return cfg if not isinstance(cfg, dict) else build(registry, cfg, where=where)
+
+
+def classified_dataset(dataset, knowledge, name: str) -> tuple[Any, Any, list[str]]:
+    """The evaluation dataset and knowledge (built from their configs when given as dicts) and
+    the dataset's classes, which a zero-shot classifier needs."""
+    dataset = build_part(DATASETS, dataset, "eval.dataset")
+    knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
+    classes = list(getattr(dataset, "classes", []) or [])
+    if not classes:
+        raise ConfigError(f"{name}: dataset {type(dataset).__name__} has no classes")
+    return dataset, knowledge, classes
 
 
 def class_prompts(knowledge, classes: Sequence[str], templates, language: str) -> dict[str, list[str]]:
@@ -37,11 +49,8 @@ class ZeroShotClassification:
                  modality: str = "image", multilabel: bool = False, language: str = "en",
                  batch_size: int = 64, num_workers: int = 0, name: str | None = None,
                  use_negatives: bool = True):
-        self.dataset = build_part(DATASETS, dataset, "eval.dataset")
-        self.knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
-        self.classes = list(getattr(self.dataset, "classes", []) or [])
-        if not self.classes:
-            raise ConfigError(f"ZeroShotClassification: dataset {type(self.dataset).__name__} has no classes")
+        self.dataset, self.knowledge, self.classes = classified_dataset(
+            dataset, knowledge, "ZeroShotClassification")
         self.templates, self.modality, self.multilabel = templates, modality, multilabel
         self.language, self.batch_size, self.num_workers = language, batch_size, num_workers
         self.name = name or ("zeroshot" if language == "en" else f"zeroshot_{language}")
@@ -102,22 +111,59 @@ class ZeroShotClassification:
 
 @EVALUATORS.register_module()
 class Retrieval:
-    """Image->text and text->image recall@K; every facet of an item counts as one of its texts."""
+    """Image->text and text->image recall@K; every facet of an item counts as one of its texts.
+
+    With ``itm_top_k=k`` (a model with a fusion encoder), also the same recalls after ITM
+    re-ranking of each query's k best candidates (core/eval/rerank.py), as ``<name>_itm/...``
+    beside the plain ``<name>/...``."""
 
     def __init__(self, dataset: Any, modality: str = "image", ks: Sequence[int] = (1, 5, 10),
-                 batch_size: int = 64, num_workers: int = 0, name: str = "retrieval"):
+                 batch_size: int = 64, num_workers: int = 0, name: str = "retrieval",
+                 itm_top_k: int | None = None):
         self.dataset = build_part(DATASETS, dataset, "eval.dataset")
         self.modality, self.ks, self.name = modality, tuple(ks), name
         self.batch_size, self.num_workers = batch_size, num_workers
+        if itm_top_k is not None and (not isinstance(itm_top_k, int) or isinstance(itm_top_k, bool)
+                                      or itm_top_k < 1):
+            raise ConfigError(f"itm_top_k must be an int >= 1 or None, got {itm_top_k!r}", key="itm_top_k")
+        self.itm_top_k = itm_top_k
 
     def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
-        embeds, _, facets = embed_dataset(model, self.dataset, self.modality, device,
-                                          self.batch_size, self.num_workers, keep_facets=True)
+        if self.itm_top_k:
+            if getattr(getattr(model, "fusion", None), "itm_head", None) is None:
+                raise ConfigError(f"{self.name}: itm_top_k needs a model with a fusion encoder "
+                                  "(model.fusion=dict(itm=True))")
+            embeds, item_tokens, facets = encode_with_tokens(model, self.dataset, self.modality, device,
+                                                             self.batch_size, self.num_workers)
+        else:
+            embeds, _, facets = embed_dataset(model, self.dataset, self.modality, device,
+                                              self.batch_size, self.num_workers, keep_facets=True)
         texts, owner = [], []
         for item, item_facets in enumerate(facets):
             texts.extend(item_facets)
             owner.extend([item] * len(item_facets))
-        text_embeds = embed_texts(model, texts, device)
-        recalls = metrics.retrieval_recall(embeds @ text_embeds.T, torch.tensor(owner), self.ks)
+        if self.itm_top_k:
+            text_embeds, text_tokens = encode_texts_with_tokens(model, texts, device)
+        else:
+            text_embeds = embed_texts(model, texts, device)
+        similarity = embeds @ text_embeds.T
+        owner = torch.tensor(owner)
+        recalls = metrics.retrieval_recall(similarity, owner, self.ks)
         plots.plot_retrieval(recalls, out_dir / f"{self.name}_recall.png")
-        return {f"{self.name}/{k}": v for k, v in recalls.items()}
+        result = {f"{self.name}/{k}": v for k, v in recalls.items()}
+        if self.itm_top_k:
+            result.update(self._reranked(model, device, out_dir, similarity, owner, item_tokens, text_tokens))
+        return result
+
+    def _reranked(self, model, device, out_dir, similarity, owner, item_tokens, text_tokens):
+        score = MatchScorer(model, item_tokens, text_tokens, device, self.batch_size)
+        k = self.itm_top_k
+        # image->text re-ranks each item's row of texts, text->image each text's column of items
+        by_item = metrics.retrieval_recall(rerank_rows(similarity, score, k), owner, self.ks)
+        by_text = metrics.retrieval_recall(
+            rerank_rows(similarity.T, lambda texts, items: score(items, texts), k).T, owner, self.ks)
+        recalls = {**{key: v for key, v in by_item.items() if key.startswith("i2t")},
+                   **{key: v for key, v in by_text.items() if key.startswith("t2i")}}
+        plots.plot_retrieval(recalls, out_dir / f"{self.name}_itm_recall.png")
+        return {**{f"{self.name}_itm/{key}": v for key, v in recalls.items()},
+                f"{self.name}_itm/top_k": k}

@@ -3,7 +3,7 @@
 Sources: a facetvlp training checkpoint (a work dir, its checkpoints/ dir or a step file) or the
 `model.safetensors` of `facetvlp import-openclip`; both hold the ContrastiveModel under
 `model.model.`. The task model maps those names onto its own (`encoder_state_from`; by default
-`towers.*` and `projections.*` keep their names), ViT position embeddings are resampled to the
+`towers.*`, `projections.*` and the fusion encoder's `fusion.*` keep their names), ViT position embeddings are resampled to the
 model's patch grid, and whatever else fits in name and shape is loaded. The report says what was
 loaded, resampled, left at its initialisation (missing), not used (unexpected) and refused for its
 shape; nothing of the encoder matching at all is a CheckpointError.
@@ -27,6 +27,9 @@ from ..errors import CheckpointError
 log = logging.getLogger(__name__)
 
 MODEL_PREFIX = "model.model."  # the ContrastiveModel inside a training / imported checkpoint
+#: What the default mapping takes by name: a model without a fusion encoder reports `fusion.*` as
+#: unused, one with it loads the pre-trained fusion layers and heads.
+ENCODER_PARTS = ("towers.", "projections.", "fusion.")
 
 
 @dataclass
@@ -89,7 +92,7 @@ def load_encoder(model: nn.Module, path) -> EncoderLoadReport:
     state, source = read_pretrained_state(path)
     mapper = getattr(model, "encoder_state_from", None)
     mapped = mapper(state) if mapper is not None else {
-        k: (k, v) for k, v in state.items() if k.startswith(("towers.", "projections."))}
+        k: (k, v) for k, v in state.items() if k.startswith(ENCODER_PARTS)}
     own = model.state_dict()
     report = EncoderLoadReport(source=source)
     used = {source_key for source_key, _ in mapped.values()}

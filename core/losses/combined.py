@@ -21,6 +21,7 @@ from ..registry import LOSSES, build
 class CombinedLoss(nn.Module):
     name = "combined"
     needs_tokens = False
+    needs_mlm = False
 
     def __init__(self, losses: Sequence[Mapping[str, Any]], weights: Sequence[float] | None = None):
         super().__init__()
@@ -34,6 +35,7 @@ class CombinedLoss(nn.Module):
         )
         self.weights = weights
         self.needs_tokens = any(getattr(loss, "needs_tokens", False) for loss in self.losses)
+        self.needs_mlm = any(getattr(loss, "needs_mlm", False) for loss in self.losses)
         names = [getattr(loss, "name", type(loss).__name__) for loss in self.losses]
         # The same loss twice (e.g. CLIP on two pairs with different weights) gets its index.
         self.part_names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]

@@ -1,64 +1,29 @@
-"""ITMLoss: image-text matching on a small fusion block, with in-batch hard negatives (ALBEF,
-Li et al. 2021, "Align before Fuse").
+"""ITMLoss: image-text matching with hard negatives mined across all ranks (ALBEF, Li et al.
+2021; BLIP, Li et al. 2022), scored by the model's fusion encoder (core/fusion.py).
 
-For a pair (a, b), the tokens of b (text) attend to themselves and then to the tokens of a (image)
-in ``depth`` pre-norm transformer layers; the masked mean of the fused tokens goes to a binary
-head: matched or not. Each batch scores its B true pairs and 2B negatives: for every a_i one b_j
-drawn with probability softmax(scale * <a_i, b_j>) over the other items, and for every b_j one a_i
-drawn the same way, so the negatives are the ones the contrastive embedding finds hardest.
-Items whose label vectors are identical are never drawn as each other's negatives (two "normal"
-X-rays would be false negatives); an item with no allowed partner contributes no negative.
+Each rank scores its B true pairs and 2B negatives: for every local image one text drawn with
+probability softmax(scale * <image, text>) over the texts of the *global* batch (every rank's), and
+for every local text one image drawn the same way, so the negatives are the ones the contrastive
+embedding finds hardest, wherever they live. A pair is never its own negative, and neither are
+two items with identical label vectors (two "normal" X-rays) or identical captions (the same OSM
+caption on two tiles): they would be false negatives. An item with no allowed partner contributes
+no negative. Other ranks' token grids are gathered with gradient (BLIP gathers image tokens the
+same way), so a negative's tokens get the gradient its rank would get, and the mean over ranks of
+the per-rank losses, which DDP's gradient average sees, is the loss.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from ..distributed import gather_features, gather_sizes, shard_offset
+from ..errors import ConfigError
 from ..registry import LOSSES
 from .base import PairLoss, full_precision, token_mask
-
-
-class FusionLayer(nn.Module):
-    """Self-attention over the query tokens, cross-attention into the context tokens, MLP."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float):
-        super().__init__()
-        self.norm_self = nn.LayerNorm(dim)
-        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.norm_query = nn.LayerNorm(dim)
-        self.norm_context = nn.LayerNorm(dim)
-        self.cross_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.norm_mlp = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, query, query_mask, context, context_mask):
-        h = self.norm_self(query)
-        query = query + self.self_attn(h, h, h, key_padding_mask=~query_mask, need_weights=False)[0]
-        h, c = self.norm_query(query), self.norm_context(context)
-        query = query + self.cross_attn(h, c, c, key_padding_mask=~context_mask, need_weights=False)[0]
-        return query + self.mlp(self.norm_mlp(query))
-
-
-class MatchHead(nn.Module):
-    """Fusion layers and a 2-way classifier (0 = not matched, 1 = matched)."""
-
-    def __init__(self, dim: int, heads: int, depth: int, mlp_ratio: float, dropout: float):
-        super().__init__()
-        self.layers = nn.ModuleList(FusionLayer(dim, heads, mlp_ratio, dropout) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
-        self.classifier = nn.Linear(dim, 2)
-
-    def forward(self, query, query_mask, context, context_mask) -> torch.Tensor:
-        for layer in self.layers:
-            query = layer(query, query_mask, context, context_mask)
-        keep = query_mask.unsqueeze(-1).to(query.dtype)
-        pooled = (self.norm(query) * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)
-        return self.classifier(pooled)
 
 
 def sample_negatives(logits: torch.Tensor, forbidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,50 +37,73 @@ def sample_negatives(logits: torch.Tensor, forbidden: torch.Tensor) -> tuple[tor
     return rows, torch.multinomial(probs, 1).squeeze(1)
 
 
+def gather_token_grid(tokens: torch.Tensor, mask: torch.Tensor, sizes: list[int]):
+    """Every rank's (B_r, T_r, W) token grid, padded to the longest T with mask False, joined in
+    rank order; the tokens keep their gradient (a differentiable all-gather)."""
+    longest = max(gather_sizes(tokens.shape[1], tokens.device))
+    extra = longest - tokens.shape[1]
+    tokens = F.pad(tokens, (0, 0, 0, extra))
+    mask = F.pad(mask.long(), (0, extra))
+    return gather_features(tokens, True, sizes), gather_features(mask, False, sizes).bool()
+
+
+def caption_keys(batch: dict[str, Any], n: int, device) -> torch.Tensor | None:
+    """A CRC-32 per caption (equal across processes, unlike Python's salted hash), or None."""
+    texts = batch.get("text")
+    if not isinstance(texts, list) or len(texts) != n or not all(isinstance(t, str) for t in texts):
+        return None
+    return torch.tensor([zlib.crc32(t.encode("utf-8")) for t in texts], dtype=torch.long, device=device)
+
+
 @LOSSES.register_module()
 class ITMLoss(PairLoss):
     name = "itm"
     needs_tokens = True
 
-    def __init__(
-        self,
-        embed_dim: int,
-        pairs: Iterable[Iterable[str]] = (("image", "text"),),
-        heads: int = 4,
-        depth: int = 1,
-        mlp_ratio: float = 4.0,
-        dropout: float = 0.0,
-    ):
+    def __init__(self, pairs: Iterable[Iterable[str]] = (("image", "text"),)):
         super().__init__(pairs)
-        # One head per pair: matching points to text is a different question from images to text.
-        self.heads = nn.ModuleDict(
-            {f"{a}-{b}": MatchHead(embed_dim, heads, depth, mlp_ratio, dropout) for a, b in self.pairs}
-        )
+        if self.pairs != (("image", "text"),):
+            raise ConfigError(f"ITMLoss scores (image, text) pairs with the model's fusion encoder; "
+                              f"got pairs={self.pairs}", key="pairs")
 
-    def match_logits(self, a: str, b: str, outputs: dict[str, Any], index_a, index_b) -> torch.Tensor:
-        """(N, 2) match logits of the pairs (a[index_a[n]], b[index_b[n]])."""
-        tokens_a, mask_a = outputs["tokens"][a], token_mask(outputs, a)
-        tokens_b, mask_b = outputs["tokens"][b], token_mask(outputs, b)
-        return self.heads[f"{a}-{b}"](
-            tokens_b[index_b], mask_b[index_b], tokens_a[index_a], mask_a[index_a]
-        )
+    def hard_negatives(self, outputs: dict[str, Any], batch: dict[str, Any]):
+        """Indices into the global batch (ranks in order) of the pairs this rank scores: (image
+        index, text index, target), positives first, then image-side and text-side negatives."""
+        x, y = outputs["embeds"]["image"], outputs["embeds"]["text"]
+        n, device = x.shape[0], x.device
+        sizes = gather_sizes(n, device)
+        offset = shard_offset(sizes)
+        with torch.no_grad(), full_precision(device):
+            all_x = gather_features(x.detach().float(), False, sizes)
+            all_y = gather_features(y.detach().float(), False, sizes)
+            scale = outputs["logit_scale"].detach().float()
+            own = torch.arange(n, device=device) + offset
+            forbidden = own[:, None] == torch.arange(sum(sizes), device=device)[None, :]
+            for key in (batch.get("labels"), caption_keys(batch, n, device)):
+                if key is None:
+                    continue
+                key = key.to(device).reshape(n, -1)
+                everyone = gather_features(key, False, sizes)
+                forbidden |= (key[:, None, :] == everyone[None, :, :]).all(dim=-1)
+            rows_image, neg_text = sample_negatives(scale * x.float() @ all_y.T, forbidden)
+            rows_text, neg_image = sample_negatives(scale * y.float() @ all_x.T, forbidden)
+        image_index = torch.cat([own, own[rows_image], neg_image])
+        text_index = torch.cat([own, neg_text, own[rows_text]])
+        target = torch.cat([torch.ones(n, device=device, dtype=torch.long),
+                            torch.zeros(len(rows_image) + len(rows_text), device=device, dtype=torch.long)])
+        return image_index, text_index, target
 
     def pair_loss(self, a: str, b: str, outputs: dict[str, Any], batch: dict[str, Any]) -> torch.Tensor:
-        x, y = outputs["embeds"][a], outputs["embeds"][b]
-        n, device = x.shape[0], x.device
-        with torch.no_grad(), full_precision(device):
-            sim = outputs["logit_scale"].float() * x.float() @ y.float().T
-            forbidden = torch.eye(n, dtype=torch.bool, device=device)
-            labels = batch.get("labels")
-            if labels is not None:
-                labels = labels.to(device)
-                forbidden |= (labels[:, None, :] == labels[None, :, :]).all(dim=-1)
-            rows_a, neg_b = sample_negatives(sim, forbidden)
-            rows_b, neg_a = sample_negatives(sim.T, forbidden.T)
-        own = torch.arange(n, device=device)
-        index_a = torch.cat([own, rows_a, neg_a])
-        index_b = torch.cat([own, neg_b, rows_b])
-        target = torch.cat([torch.ones(n, device=device), torch.zeros(len(rows_a) + len(rows_b), device=device)])
-        logits = self.match_logits(a, b, outputs, index_a, index_b)
-        with full_precision(device):
-            return F.cross_entropy(logits.float(), target.long())
+        fusion = outputs.get("fusion")
+        if fusion is None or "image" not in outputs.get("fusion_tokens", {}):
+            raise ConfigError("ITMLoss needs the model's fusion encoder: set model.fusion=dict(...)")
+        image_index, text_index, target = self.hard_negatives(outputs, batch)
+        sizes = gather_sizes(outputs["embeds"]["image"].shape[0], target.device)
+        image, image_mask = gather_token_grid(outputs["fusion_tokens"]["image"],
+                                              token_mask(outputs, "image"), sizes)
+        text, text_mask = gather_token_grid(outputs["fusion_tokens"]["text"],
+                                            token_mask(outputs, "text"), sizes)
+        logits = fusion.match_logits(text[text_index], text_mask[text_index],
+                                     image[image_index], image_mask[image_index])
+        with full_precision(target.device):
+            return F.cross_entropy(logits.float(), target)

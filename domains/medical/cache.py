@@ -85,7 +85,9 @@ class CachedLoadDicomd(MapTransform):
         super().__init__(keys)
         self.load_dicom = LoadDicomd(("image",), window=window, percentiles=percentiles, channels=channels)
         self.fit = AspectResizePadd(("image",), size=size)
-        params = {"size": size, "window": window, "percentiles": list(percentiles), "channels": channels}
+        # "resize" names the resizer, so caches made by an earlier one (MONAI's Resize) are not reused
+        params = {"size": size, "window": window, "percentiles": list(percentiles), "channels": channels,
+                  "resize": "fit_square"}
         self.cache = DicomCache(cache_dir, params, dtype=dtype)
 
     def _make(self, path: str) -> tuple[np.ndarray, dict]:

@@ -14,8 +14,9 @@ positive label names, boxes, an RLE mask). :class:`CXRDataset` turns a record in
   one-way :func:`facetvlp.core.privacy.file_key`).
 
 A fixed validation split is carried by the data itself: an item is in ``split="val"`` when a
-salt-free hash of (``split_seed``, its group) falls under ``val_fraction``; the group is the
-patient when the layout knows it, so no patient is on both sides.
+salt-free hash of (``split_seed``, its group) falls under ``val_fraction``
+(:mod:`facetvlp.core.splits`, the split every domain uses); the group is the patient when the
+layout knows it, so no patient is on both sides.
 
 Layouts here: folder-per-class, CSV/JSONL manifest, IU X-ray. Public label tables (NIH, RSNA,
 SIIM, VinDr, CheXpert, MIMIC-CXR) are in :mod:`.label_tables`.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -39,17 +39,18 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
+from facetvlp.core.images import read_image_tensor
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, KNOWLEDGE, TRANSFORMS, build
+from facetvlp.core.splits import check_split, select_split
 
 from .dicom_read import load_dicom_sample
 from .knowledge import TRAINING_FACETS, CXRKnowledge, compose_text
 from .reports import FINDING_NAMES, iu_mesh_findings
+from .transforms import fit_square
 
 log = logging.getLogger(__name__)
 
@@ -94,24 +95,7 @@ def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, Any]]:
         if image.ndim == 4:  # defensive: frame axis
             image = image[0]
         return image.clamp(0, 1), dict(sample["meta"])
-    if not path.is_file():
-        raise ImageFileError(path, "no such file")
-    try:
-        with Image.open(path) as pil:
-            pil.load()
-            mode = pil.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(pil, dtype=np.float32)
-                array = array / (65535.0 if array.max() > 255 else 255.0)
-            elif mode == "F":
-                array = np.asarray(pil, dtype=np.float32)
-                array = (array - array.min()) / max(float(array.max() - array.min()), 1e-6)
-            else:
-                array = np.asarray(pil.convert("RGB" if mode not in ("L", "1", "LA") else "L"),
-                                   dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageFileError(path, f"cannot decode image ({type(exc).__name__}: {exc})") from None
-    tensor = torch.from_numpy(np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1)))
+    tensor = read_image_tensor(path, ImageFileError)
     return tensor, {"modality": None, "rows": int(tensor.shape[1]), "columns": int(tensor.shape[2])}
 
 
@@ -184,19 +168,6 @@ def index_files(root: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXE
     return found
 
 
-# --- geometry -------------------------------------------------------------------------------
-
-def fit_square(image: torch.Tensor, size: int, mode: str = "bilinear") -> tuple[torch.Tensor, float]:
-    """Resize so the longer side is ``size`` (aspect kept), pad bottom/right to size x size."""
-    _, height, width = image.shape
-    scale = size / max(height, width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    if (new_h, new_w) != (height, width):
-        kwargs = {"antialias": True, "align_corners": False} if mode == "bilinear" else {}
-        image = F.interpolate(image[None].float(), size=(new_h, new_w), mode=mode, **kwargs)[0]
-    return F.pad(image, (0, size - new_w, 0, size - new_h)), scale
-
-
 def decode_rle(runs: str, width: int, height: int) -> np.ndarray:
     """SIIM-ACR pneumothorax encoding: pairs (gap, length) where each gap counts from the end of
     the previous run, over the pixels in column-major order. "-1" is an empty mask."""
@@ -221,11 +192,6 @@ def decode_rle(runs: str, width: int, height: int) -> np.ndarray:
 
 
 # --- the dataset ----------------------------------------------------------------------------
-
-def in_validation(group: str, fraction: float, seed: int) -> bool:
-    digest = hashlib.blake2b(f"{seed}:{group}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64 < fraction
-
 
 def _build_knowledge(knowledge) -> CXRKnowledge | Any:
     if knowledge is None:
@@ -267,8 +233,7 @@ class CXRDataset(SampleDataset):
                  drop_missing: bool = True, root: str | os.PathLike | None = None,
                  missing_before: int = 0, on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         if text not in ("facets", "report", "label"):
@@ -292,10 +257,8 @@ class CXRDataset(SampleDataset):
             records = kept
         if self.missing:
             log.info("%s: %d images not found on disk; left out", type(self).__name__, self.missing)
-        if split != "all":
-            want_val = split == "val"
-            records = [r for r in records
-                       if in_validation(r.group or r.path.name, val_fraction, split_seed) == want_val]
+        records = select_split(records, lambda r: r.group or r.path.name, split, val_fraction,
+                               split_seed)
         if limit is not None and limit < len(records):
             records = list(records)
             random.Random(split_seed).shuffle(records)

@@ -7,7 +7,7 @@ CT/MR series folder) into a label map on the source grid: 0 background, k = segm
 its source images (ReferencedSeriesSequence and one source SOP instance per frame), so a viewer
 overlays it on the right slices. A prediction made at model size is first brought back to the
 source grid with nearest-neighbour resampling (:func:`to_source_grid`), undoing the letterbox of
-:func:`.datasets.fit_square` when asked. Sources with only ``ImagerPixelSpacing`` (CR/DX
+:func:`.transforms.fit_square` when asked. Sources with only ``ImagerPixelSpacing`` (CR/DX
 projection radiographs) are supported: the SEG sits on the source's own pixel grid, so it
 carries no PixelMeasures of its own and claims no patient-plane spacing the source does not.
 
@@ -125,7 +125,7 @@ def to_source_grid(labels: np.ndarray | torch.Tensor, rows: int, columns: int,
     """A (..., h, w) label map on the model grid -> (..., rows, columns), nearest neighbour.
 
     ``letterboxed``: the model input was the source fitted into a square by
-    :func:`.datasets.fit_square` (longest side to h, padded bottom/right); the padding is cut
+    :func:`.transforms.fit_square` (longest side to h, padded bottom/right); the padding is cut
     off first so the image content maps onto the whole source.
     """
     labels = torch.as_tensor(np.asarray(labels))
@@ -162,7 +162,7 @@ def write_dicom_seg(labels: np.ndarray | torch.Tensor, sources, path: str | os.P
             image, (D, h, w) for a series of D slices (sorted along the normal). Any h, w: a
             map not on the source grid is resampled to it (see :func:`to_source_grid`).
         sources: the source image file, its series folder, or the list of slice files.
-        letterboxed: the prediction is on a :func:`.datasets.fit_square` grid.
+        letterboxed: the prediction is on a :func:`.transforms.fit_square` grid.
     """
     from facetvlp import __version__
 

@@ -8,7 +8,7 @@ anti-aliased by their resize; 127 splits them as their publisher did).
 
 Each item: ``image`` (C, S, S) float32 normalised by ``mean``/``std``, ``seg`` (S, S) int64 with
 0 background, 1 foreground and -1 on the padding that fitting a non-square image to S x S adds
-(longest side to S, aspect kept, padded bottom/right: the geometry of :func:`.datasets.fit_square`).
+(longest side to S, aspect kept, padded bottom/right: the geometry of :func:`.transforms.fit_square`).
 ``meta`` holds the file's salted key (``file:<key>``, as the CXR datasets: file names may carry
 identifiers; ``facetvlp locate`` finds the file), a salted key of the patient group and the
 original (rows, columns), which is what :func:`.dicom_seg.to_source_grid` needs to bring a
@@ -34,14 +34,16 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
+from facetvlp.core.images import read_pil
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
+from facetvlp.core.splits import check_split, select_split
 
-from .datasets import ImageFileError, fit_square, in_validation, read_image
+from .datasets import ImageFileError, read_image
+from .transforms import fit_square
 from .dicom_read import load_dicom_sample, read_header
 from .dicom_seg import read_dicom_seg, segment_name_key
 from .phi import pseudonymous_key
@@ -52,12 +54,7 @@ _CASE_SUFFIX = re.compile(r"_[01]$")  # the NLM sets' normal / TB flag after the
 
 def read_binary_mask(path: str | os.PathLike, threshold: int = 127) -> np.ndarray:
     """(H, W) bool: pixels of the (grey or colour) mask above ``threshold``."""
-    try:
-        with Image.open(path) as pil:
-            array = np.asarray(pil.convert("L"))
-    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageFileError(path, f"cannot read mask ({type(exc).__name__}: {exc})") from None
-    return array > threshold
+    return read_pil(path, ImageFileError, "L") > threshold
 
 
 def patient_group(name: str) -> str:
@@ -98,8 +95,7 @@ class MaskPairDataset(SampleDataset):
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  transforms: Sequence[Any] = (), on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         if len(seg_classes) != 2:
@@ -116,9 +112,7 @@ class MaskPairDataset(SampleDataset):
         # an image without its masks is not a segmentation item: leave it out, say how many
         self.unmatched = [n for n in names if not all((d / n).is_file() for d in self.mask_dirs)]
         names = [n for n in names if n not in set(self.unmatched)]
-        if split != "all":
-            names = [n for n in names
-                     if in_validation(patient_group(n), val_fraction, split_seed) == (split == "val")]
+        names = select_split(names, patient_group, split, val_fraction, split_seed)
         if limit is not None and limit < len(names):
             random.Random(split_seed).shuffle(names)
             names = sorted(names[:limit])
@@ -189,14 +183,11 @@ class DicomSeg2DDataset(SampleDataset):
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         self.items = [dict(item) for item in items]
-        if split != "all":
-            self.items = [it for it in self.items
-                          if in_validation(self._group(it), val_fraction, split_seed) == (split == "val")]
+        self.items = select_split(self.items, self._group, split, val_fraction, split_seed)
         if not self.items:
             raise ConfigError(f"DicomSeg2DDataset: no items (split={split!r})")
         self.seg_classes, self.classes = list(seg_classes), []

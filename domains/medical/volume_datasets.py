@@ -33,8 +33,8 @@ from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, TRANSFORMS, build
+from facetvlp.core.splits import check_split, select_split
 
-from .datasets import in_validation
 from .dicom_seg import read_dicom_seg, segment_name_key, source_datasets
 from .dicom_series import read_dicom_series
 from .phi import pseudonymous_key
@@ -58,8 +58,7 @@ class _VolumeSegDataset(SampleDataset):
                  val_fraction: float = 0.2, split_seed: int = 0, transforms: Sequence[Any] = (),
                  on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         if len(seg_classes) < 2:
             raise ConfigError(f"seg_classes needs a background and at least one class, got {seg_classes}")
         self.seg_classes = list(seg_classes)
@@ -69,9 +68,7 @@ class _VolumeSegDataset(SampleDataset):
         self.transforms = [build(TRANSFORMS, t, where="dataset.transforms") if isinstance(t, dict) else t
                            for t in transforms]
         items = [dict(item) for item in items]
-        if split != "all":
-            items = [it for it in items
-                     if in_validation(self._group(it), val_fraction, split_seed) == (split == "val")]
+        items = select_split(items, self._group, split, val_fraction, split_seed)
         if not items:
             raise ConfigError(f"{type(self).__name__}: no items (split={split!r})")
         self.items = items

@@ -1,11 +1,12 @@
-"""Building (or any footprint) boxes over georeferenced chips, for grounding heads; and predicted
-boxes written back as GeoJSON on the ground.
+"""Building (or any footprint) boxes over georeferenced chips, for grounding heads (predicted
+boxes go back to the ground with ``writers.write_box_geojson``).
 
 Each chip is read whole (optionally resampled to ``image_size``: the sample's ``meta.transform``
 then describes the resampled grid). Its footprints come from a GeoJSON per chip (``<stem>.geojson``
 in ``labels``) or one GeoJSON for all chips, in any CRS the file names (RFC 7946 files without a
 ``crs`` member are lon/lat); they are reprojected to the chip's CRS and each one's pixel bounding
-box, clipped to the chip, becomes a box. A box thinner than ``min_side`` pixels after clipping
+box, clipped to the chip, becomes a box. Label files are read like segmentation labels
+(``seg_labels.read_vector_labels``, GDAL through pyogrio). A box thinner than ``min_side`` pixels after clipping
 (a building cut by the chip edge) is dropped. Chips named by web-mercator tile (``...-x-y-z``)
 group by their zoom-``group_zoom`` parent, so ``groups=[...]`` makes a spatial split that keeps
 every zoom level of the same ground on one side.
@@ -13,8 +14,6 @@ every zoom level of the same ground on one side.
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 import re
 from pathlib import Path
@@ -28,34 +27,21 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
 from facetvlp.core.data import SampleDataset
-from facetvlp.core.errors import ConfigError, ReadError
+from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS
 
-from .geotiff import read_window
-from .writers import write_geojson
-
-RFC7946_CRS = "OGC:CRS84"
+from .geotiff import read_window, scene_paths
+from .seg_labels import read_vector_labels
 
 
-class VectorLabelError(ReadError):
-    """A footprint file that is missing or not GeoJSON."""
-
-
-def read_geojson_footprints(path: Path) -> tuple[list[shapely.Geometry], str]:
-    """Polygon geometries of a GeoJSON file and the CRS it names (CRS84 when it names none)."""
-    try:
-        collection = json.loads(Path(path).read_text(encoding="utf-8"))
-        crs = (collection.get("crs") or {}).get("properties", {}).get("name") or RFC7946_CRS
-        geometries = [shapely.geometry.shape(f["geometry"]) for f in collection["features"] if f.get("geometry")]
-    except FileNotFoundError:
-        raise VectorLabelError(path, "no such file") from None
-    except (ValueError, KeyError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise VectorLabelError(path, f"not a GeoJSON FeatureCollection ({type(exc).__name__}: {exc})") from None
-    polygons = [g for g in geometries if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+def read_footprints(path: str | os.PathLike) -> tuple[list[shapely.Geometry], CRS]:
+    """The polygons of a vector label file (GeoJSON or any format GDAL reads) and its CRS."""
+    labels, crs = read_vector_labels(path)
+    polygons = [g for g, _ in labels if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
     return polygons, crs
 
 
-def pixel_boxes(polygons: Sequence[shapely.Geometry], polygons_crs: str, meta: dict,
+def pixel_boxes(polygons: Sequence[shapely.Geometry], polygons_crs: CRS | str, meta: dict,
                 min_side: float) -> torch.Tensor:
     """(M, 4) xyxy pixel boxes on the sample's grid of the polygons, clipped to it."""
     height, width = meta["shape"]
@@ -74,19 +60,6 @@ def pixel_boxes(polygons: Sequence[shapely.Geometry], polygons_crs: str, meta: d
         if x1 - x0 >= min_side and y1 - y0 >= min_side:
             boxes.append([x0, y0, x1, y1])
     return torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-
-
-def chip_paths(chips: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """A folder's GeoTIFFs, the files a glob pattern matches, or a list of files."""
-    if isinstance(chips, (str, os.PathLike)):
-        folder = Path(chips)
-        if folder.is_dir():
-            return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-        matches = sorted(Path(p) for p in glob.glob(os.fspath(chips)))
-        if not matches:
-            raise ConfigError(f"chips: {chips} is neither a folder nor a pattern that matches files")
-        return matches
-    return [Path(p) for p in chips]
 
 
 XYZ_NAME = re.compile(r"(\d+)-(\d+)-(\d+)$")
@@ -114,7 +87,7 @@ class FootprintBoxDataset(SampleDataset):
                  on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
         self.group_zoom = group_zoom
-        self.paths = chip_paths(chips)
+        self.paths = [Path(p) for p in scene_paths(chips)]
         if groups is not None:  # a spatial split: keep the chips under these tiles
             self.paths = [p for p in self.paths if xyz_group(p.stem, group_zoom) in set(groups)]
         if not self.paths:
@@ -124,7 +97,7 @@ class FootprintBoxDataset(SampleDataset):
         self.queries = [query]
         self._shared = None  # one vector file for every chip: read once
         if self.labels.is_file():
-            self._shared = read_geojson_footprints(self.labels)
+            self._shared = read_footprints(self.labels)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -136,22 +109,9 @@ class FootprintBoxDataset(SampleDataset):
         path = self.paths[index]
         shape = (self.image_size, self.image_size) if self.image_size else None
         sample = read_window(path, out_shape=shape)
-        polygons, crs = self._shared or read_geojson_footprints(self.labels / f"{path.stem}.geojson")
+        polygons, crs = self._shared or read_footprints(self.labels / f"{path.stem}.geojson")
         boxes = pixel_boxes(polygons, crs, sample["meta"], self.min_side)
         sample["boxes"] = boxes
         sample["box_labels"] = torch.zeros(len(boxes), dtype=torch.int64)
         sample["image"] = sample["image"][:3].float()
         return sample
-
-
-def write_box_geojson(path: str | os.PathLike, boxes: torch.Tensor, scores: torch.Tensor,
-                      labels: torch.Tensor, texts: Sequence[str], meta: dict) -> str:
-    """Boxes predicted on a sample's grid (xyxy pixels) as lon/lat polygons (RFC 7946, EPSG:4326)
-    with ``text`` and ``score`` properties."""
-    to_ground = Affine(*meta["transform"][:6])
-    features = []
-    for box, score, label in zip(torch.as_tensor(boxes).tolist(), torch.as_tensor(scores).tolist(),
-                                 torch.as_tensor(labels).tolist()):
-        corners = [to_ground * (x, y) for x, y in ((box[0], box[1]), (box[2], box[1]), (box[2], box[3]), (box[0], box[3]))]
-        features.append((shapely.Polygon(corners), {"text": texts[int(label)], "score": round(float(score), 6)}))
-    return write_geojson(path, features, crs=meta["crs"], to_crs="EPSG:4326")

@@ -18,13 +18,12 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ReadError
+from facetvlp.core.images import read_image_tensor
 from facetvlp.core.registry import DATASETS
 
 from .geotiff import read_window
@@ -157,12 +156,7 @@ class RSCaptionDataset(SampleDataset):
             # UCM ships TIFFs; multispectral ones need rasterio rather than PIL
             image = read_window(path, require_georef=False)["image"]
         else:
-            try:
-                with Image.open(path) as handle:
-                    array = np.asarray(handle.convert("RGB"), dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError) as exc:
-                raise CaptionFileError(path, f"not a readable image: {exc}") from exc
-            image = torch.from_numpy(array).permute(2, 0, 1).contiguous()
+            image = read_image_tensor(path, CaptionFileError, "RGB")
         if image.shape[-2:] != (self.image_size, self.image_size):
             image = F.interpolate(image[None], size=(self.image_size, self.image_size),
                                   mode="bilinear", antialias=True, align_corners=False)[0]

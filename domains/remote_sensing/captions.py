@@ -16,13 +16,25 @@ tile needs ``min_features`` such objects to get a caption at all. Only objects w
 belongs to a kind of thing visible from above (``VISIBLE_KINDS``) count; a bus-stop node or an
 administrative boundary is not.
 
-The phrase tables below are our own wording.
+Tags that say more about what is seen are written after the object's name (``ATTRIBUTES``): its
+name (``name:<caption language>``, else ``name``), ``building:levels``, ``surface``,
+``leaf_type`` and land-use detail (``crop``, ``trees``, ``residential``). A group states an
+attribute only when every object in it carries the same value (a name: at most
+``MAX_NAMES`` different ones, every object named), so nothing is said of objects that did not
+say it. Tag values are named in the caption language by the iD schema's field translations
+(``PresetIndex.value_name``); a value iD does not name is written as the tag value itself in the
+languages of ``RAW_VALUE_LANGUAGES`` (OSM values are English words) and left out in the others;
+a language's ``"values"`` phrases replace iD's word where iD's is not a name of the value.
+
+The phrase tables (``knowledge/caption_phrases.json``) are our own wording.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import shapely
@@ -34,6 +46,8 @@ from facetvlp.core.errors import ConfigError
 
 from .osm import OSMFeature, OSMLayer
 from .presets import Preset, PresetIndex
+
+CAPTION_PHRASES = Path(__file__).with_name("knowledge") / "caption_phrases.json"
 
 #: top-level preset keys whose objects are visible in an overhead image
 VISIBLE_KINDS = frozenset({
@@ -59,130 +73,25 @@ POINT_WEIGHT = 0.005
 _CELLS = ("upper_left", "top", "upper_right", "left", "centre", "right", "lower_left", "bottom",
           "lower_right")
 
-PHRASES: dict[str, dict[str, object]] = {
-    "en": {
-        "lead": "An aerial image of {main}",
-        "around": ", next to {others}",
-        "end": ".",
-        "and": " and ",
-        "sep": ", ",
-        "cover": "covering about {pct}% of the image",
-        "where": {
-            "upper_left": "in the upper left", "top": "at the top",
-            "upper_right": "in the upper right", "left": "on the left", "centre": "in the centre",
-            "right": "on the right", "lower_left": "in the lower left", "bottom": "at the bottom",
-            "lower_right": "in the lower right"
-        },
-        "run": {
-            "horizontal": "running from left to right", "vertical": "running from top to bottom",
-            "diagonal": "running diagonally across the image",
-        },
-    },
-    "de": {
-        "lead": "Luftbild: {main}",
-        "around": "; daneben {others}",
-        "end": ".",
-        "and": " und ",
-        "sep": ", ",
-        "cover": "auf etwa {pct} % des Bildes",
-        "where": {
-            "upper_left": "oben links", "top": "oben", "upper_right": "oben rechts",
-            "left": "links", "centre": "in der Mitte", "right": "rechts",
-            "lower_left": "unten links", "bottom": "unten", "lower_right": "unten rechts"
-        },
-        "run": {
-            "horizontal": "von links nach rechts verlaufend",
-            "vertical": "von oben nach unten verlaufend", "diagonal": "schräg durch das Bild",
-        },
-    },
-    "fr": {
-        "lead": "Image aérienne : {main}",
-        "around": " ; à côté : {others}",
-        "end": ".",
-        "and": " et ",
-        "sep": ", ",
-        "cover": "sur environ {pct} % de l'image",
-        "where": {
-            "upper_left": "en haut à gauche", "top": "en haut", "upper_right": "en haut à droite",
-            "left": "à gauche", "centre": "au centre", "right": "à droite",
-            "lower_left": "en bas à gauche", "bottom": "en bas", "lower_right": "en bas à droite"
-        },
-        "run": {
-            "horizontal": "de gauche à droite", "vertical": "de haut en bas",
-            "diagonal": "en diagonale à travers l'image",
-        },
-    },
-    "es": {
-        "lead": "Imagen aérea: {main}",
-        "around": "; al lado: {others}",
-        "end": ".",
-        "and": " y ",
-        "sep": ", ",
-        "cover": "en cerca del {pct} % de la imagen",
-        "where": {
-            "upper_left": "arriba a la izquierda", "top": "arriba",
-            "upper_right": "arriba a la derecha", "left": "a la izquierda",
-            "centre": "en el centro", "right": "a la derecha",
-            "lower_left": "abajo a la izquierda", "bottom": "abajo",
-            "lower_right": "abajo a la derecha"
-        },
-        "run": {
-            "horizontal": "de izquierda a derecha", "vertical": "de arriba abajo",
-            "diagonal": "en diagonal a través de la imagen",
-        },
-    },
-    "pt-BR": {
-        "lead": "Imagem aérea: {main}",
-        "around": "; ao lado: {others}",
-        "end": ".",
-        "and": " e ",
-        "sep": ", ",
-        "cover": "em cerca de {pct}% da imagem",
-        "where": {
-            "upper_left": "no canto superior esquerdo", "top": "na parte de cima",
-            "upper_right": "no canto superior direito", "left": "à esquerda",
-            "centre": "no centro", "right": "à direita",
-            "lower_left": "no canto inferior esquerdo", "bottom": "na parte de baixo",
-            "lower_right": "no canto inferior direito"
-        },
-        "run": {
-            "horizontal": "da esquerda para a direita", "vertical": "de cima para baixo",
-            "diagonal": "na diagonal da imagem",
-        },
-    },
-    "zh-CN": {
-        "lead": "航拍图像：{main}",
-        "around": "；旁边有{others}",
-        "end": "。",
-        "and": "，以及",
-        "sep": "，",
-        "cover": "约占图像的{pct}%",
-        "where": {
-            "upper_left": "位于左上方", "top": "位于上方", "upper_right": "位于右上方",
-            "left": "位于左侧", "centre": "位于中央", "right": "位于右侧",
-            "lower_left": "位于左下方", "bottom": "位于下方", "lower_right": "位于右下方"
-        },
-        "run": {"horizontal": "从左到右穿过", "vertical": "从上到下穿过", "diagonal": "斜穿图像"},
-    },
-    "ar": {
-        "lead": "صورة جوية: {main}",
-        "around": "؛ وبجانبها {others}",
-        "end": ".",
-        "and": " و",
-        "sep": "، ",
-        "cover": "تغطي نحو {pct}٪ من الصورة",
-        "where": {
-            "upper_left": "في أعلى اليسار", "top": "في الأعلى", "upper_right": "في أعلى اليمين",
-            "left": "على اليسار", "centre": "في الوسط", "right": "على اليمين",
-            "lower_left": "في أسفل اليسار", "bottom": "في الأسفل", "lower_right": "في أسفل اليمين"
-        },
-        "run": {
-            "horizontal": "يمتد من اليسار إلى اليمين", "vertical": "يمتد من الأعلى إلى الأسفل",
-            "diagonal": "يمتد قطريًا عبر الصورة",
-        },
-    },
-}
+#: per caption language: the sentence frame ("lead", "around", "end"), list joiners ("and",
+#: "sep"), extent ("cover"), position ("where"), line direction ("run"), and what is said of an
+#: object's tags ("named", "quote", "details", "detail_sep", "levels", "attributes", and "values"
+#: where our word replaces iD's). French "values": iD names surface=paved/unpaved "Oui"/"Non".
+PHRASES: dict[str, dict[str, Any]] = json.loads(CAPTION_PHRASES.read_text(encoding="utf-8"))["languages"]
 CAPTION_LANGUAGES = tuple(PHRASES)
+#: what a caption may say about an object besides its kind; every language has a phrase for each
+ATTRIBUTES = ("name", "levels", "surface", "leaf_type", "crop", "trees", "residential")
+# the OSM key behind an attribute (the others are named after their key)
+_ATTRIBUTE_KEYS = {"levels": "building:levels"}
+#: languages that write a tag value iD gives no word for as the value itself ("apple_trees" ->
+#: "apple trees"): OSM's values are English. Other languages leave such an attribute out.
+RAW_VALUE_LANGUAGES = frozenset({"en"})
+#: a group with more differently named objects than this names none of them
+MAX_NAMES = 2
+# name keys tried before plain ``name``, per caption language (OSM writes Chinese as zh-Hans)
+_NAME_KEYS = {"pt-BR": ("name:pt-BR", "name:pt"), "zh-CN": ("name:zh-Hans", "name:zh-CN", "name:zh")}
+# counts that take the singular ("1 Geschoss"); French also says "0 niveau"
+_SINGULAR = {"fr": frozenset({0, 1})}
 # languages whose preset names are capitalised only as titles ("Parking Lot")
 _LOWERCASE_NAMES = frozenset({"en", "fr", "es", "pt-BR"})
 
@@ -241,6 +150,7 @@ class OSMCaptioner:
         max_others: at most this many further groups are named as surroundings.
         kinds: which feature kinds count ("area", "line", "point"); tagged points are mostly
             shops and signs that do not show from above, so they are off by default.
+        attributes: which of ``ATTRIBUTES`` captions state when the tags carry them.
     """
 
     def __init__(
@@ -253,11 +163,18 @@ class OSMCaptioner:
         max_main: int = 2,
         max_others: int = 3,
         kinds: Iterable[str] = ("area", "line"),
+        attributes: Iterable[str] = ATTRIBUTES,
     ):
         unknown = [lang for lang in languages if lang not in PHRASES]
         if unknown:
             raise ConfigError(f"no caption phrases for {unknown}; choose from {CAPTION_LANGUAGES}",
                               key="languages")
+        attributes = tuple(attributes)
+        unknown = [a for a in attributes if a not in ATTRIBUTES]
+        if unknown:
+            raise ConfigError(f"unknown caption attributes {unknown}; choose from {ATTRIBUTES}",
+                              key="attributes")
+        self.attributes = tuple(a for a in ATTRIBUTES if a in attributes)
         self.presets = presets or PresetIndex.default()
         self.languages = tuple(languages)
         self.min_area_fraction = min_area_fraction
@@ -277,6 +194,7 @@ class OSMCaptioner:
             "max_main": self.max_main,
             "max_others": self.max_others,
             "kinds": sorted(self.kinds),
+            "attributes": list(self.attributes),
         }
 
     # -- describing ---------------------------------------------------------------------------
@@ -367,7 +285,56 @@ class OSMCaptioner:
         return ("，" if language == "zh-CN" else " ").join(parts)
 
     def _name_phrase(self, group: ObjectGroup, language: str) -> str:
-        return object_name(group.preset, language, group.count, group.kind)
+        """The group's name, then what its tags say about it ("a building named "X" with 3
+        levels", "Gebäude „X“ (3 Geschosse)")."""
+        phrases = PHRASES[language]
+        text = object_name(group.preset, language, group.count, group.kind)
+        names = group_names(group, language) if "name" in self.attributes else []
+        if names:
+            quoted = [phrases["quote"].format(name) for name in names]
+            text += phrases["named"].format(names=_join(quoted, phrases))
+        details = [
+            phrase
+            for attribute in self.attributes
+            if attribute != "name"
+            and (phrase := self._detail(group, attribute, language)) is not None
+        ]
+        if details:
+            text += phrases["details"].format(phrases["detail_sep"].join(details))
+        return text
+
+    def _detail(self, group: ObjectGroup, attribute: str, language: str) -> str | None:
+        """One attribute of the group in words, or None when its objects do not all say it."""
+        phrases = PHRASES[language]
+        key = _ATTRIBUTE_KEYS.get(attribute, attribute)
+        if key in group.preset.tags:
+            return None  # the name already says it ("Apartment Complex" is residential=apartments)
+        if attribute == "levels":
+            # buildings of one group may differ: their range is stated when all carry a count
+            levels = [_level_count(f.tags.get(key, "")) for f in group.features]
+            if None in levels:
+                return None
+            low, high = min(levels), max(levels)
+            if low != high:
+                return phrases["levels"]["range"].format(low=low, high=high)
+            singular = low in _SINGULAR.get(language, frozenset({1}))
+            return phrases["levels"]["one" if singular else "other"].format(n=low)
+        value = shared_value(group, key)
+        if value is None:
+            return None
+        words = [self._value_word(key, part.strip(), language) for part in value.split(";")]
+        if not words or None in words:
+            return None
+        return phrases["attributes"][attribute].format(value=_join(words, phrases))
+
+    def _value_word(self, key: str, value: str, language: str) -> str | None:
+        own = PHRASES[language].get("values", {}).get(key, {})
+        word = own.get(value) or self.presets.value_name(key, value, language)
+        if word is None:
+            if language not in RAW_VALUE_LANGUAGES or not value:
+                return None
+            word = value.replace("_", " ")
+        return word.lower() if language in _LOWERCASE_NAMES else word
 
 
 def object_name(preset: Preset, language: str, count: int = 1, kind: str = "area") -> str:
@@ -391,6 +358,36 @@ def object_name(preset: Preset, language: str, count: int = 1, kind: str = "area
     if count == 1 or kind == "line":
         return name
     return f"{count}处{name}" if language == "zh-CN" else f"{name} ({count})"
+
+
+def shared_value(group: ObjectGroup, key: str) -> str | None:
+    """The value of tag ``key`` when every object of the group has it, and the same one."""
+    values = {feature.tags.get(key) for feature in group.features}
+    value = values.pop() if len(values) == 1 else None
+    return value if value else None
+
+
+def feature_name(tags: Mapping[str, str], language: str) -> str | None:
+    """The object's name in ``language`` (``name:de``), else its ``name``."""
+    for key in _NAME_KEYS.get(language, (f"name:{language}",)) + ("name",):
+        if tags.get(key, "").strip():
+            return tags[key].strip()
+    return None
+
+
+def group_names(group: ObjectGroup, language: str) -> list[str]:
+    """The names of a group whose objects are all named, with at most ``MAX_NAMES`` different
+    ones (a road split into many ways is one name), the largest object's first; else []."""
+    sizes: dict[str, float] = {}
+    for feature in group.features:
+        name = feature_name(feature.tags, language)
+        if name is None:
+            return []
+        size = feature.geometry.area if group.kind == "area" else feature.geometry.length
+        sizes[name] = sizes.get(name, 0.0) + size
+    if len(sizes) > MAX_NAMES:
+        return []
+    return sorted(sizes, key=lambda name: (-sizes[name], name))
 
 
 def english_article(phrase: str) -> str:
@@ -460,6 +457,12 @@ def _direction(geometry) -> str:
     if angle > 65:
         return "vertical"
     return "diagonal"
+
+
+def _level_count(value: str) -> int | None:
+    # building:levels is a count of storeys above ground; "2;3" or "2.5" name no single count
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _percent(fraction: float) -> int:

@@ -21,14 +21,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
+from facetvlp.core.images import read_image_tensor, read_pil
 from facetvlp.core.registry import DATASETS
+from facetvlp.core.splits import check_split, select_split
 
 from .geotiff import RasterReadError
-from .seg_dataset import in_validation
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -60,14 +60,6 @@ def decode_colour_mask(rgb: np.ndarray, colours: Sequence[tuple[int, int, int]])
     return out
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as pil:
-            return np.asarray(pil.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise RasterReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
-
-
 @DATASETS.register_module()
 class ColourMaskDataset(SampleDataset):
     """Image / colour-mask pairs (see the module docstring).
@@ -87,8 +79,7 @@ class ColourMaskDataset(SampleDataset):
                  mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
                  on_error: str = "raise", seed: int = 0):
         super().__init__(on_error=on_error, seed=seed)
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         colours = dict(colours or DUBAI_COLOURS)
         self.seg_classes = list(colours)
         self.classes = []
@@ -105,8 +96,7 @@ class ColourMaskDataset(SampleDataset):
                 mask = area / mask_dir / (image.stem + ".png")
                 if image.suffix.lower() in IMAGE_SUFFIXES and mask.is_file():
                     items.append((area.name, image, mask))
-        if split != "all":
-            items = [it for it in items if in_validation(it[0], val_fraction, split_seed) == (split == "val")]
+        items = select_split(items, lambda it: it[0], split, val_fraction, split_seed)
         if limit is not None and limit < len(items):
             random.Random(split_seed).shuffle(items)
             items = sorted(items[:limit])
@@ -125,13 +115,13 @@ class ColourMaskDataset(SampleDataset):
 
     def load(self, index: int) -> dict[str, Any]:
         area, image_path, mask_path = self.items[index]
-        image, mask = _read_rgb(image_path), _read_rgb(mask_path)
-        if image.shape[:2] != mask.shape[:2]:
-            raise RasterReadError(mask_path, f"mask {mask.shape[:2]} vs image {image.shape[:2]}")
+        image = read_image_tensor(image_path, RasterReadError, "RGB")
+        mask = read_pil(mask_path, RasterReadError, "RGB")
+        if image.shape[1:] != mask.shape[:2]:
+            raise RasterReadError(mask_path, f"mask {mask.shape[:2]} vs image {tuple(image.shape[1:])}")
         seg = decode_colour_mask(mask, self.colours)
         size = (self.image_size, self.image_size)
-        image_t = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)
-        image_t = F.interpolate(image_t[None], size=size, mode="bilinear", antialias=True,
+        image_t = F.interpolate(image[None], size=size, mode="bilinear", antialias=True,
                                 align_corners=False)[0]
         seg_t = F.interpolate(torch.from_numpy(seg + 1)[None, None].float(), size=size,
                               mode="nearest-exact")[0, 0].long() - 1

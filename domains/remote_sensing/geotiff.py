@@ -39,9 +39,11 @@ in ``affine.Affine``) and ``bounds`` (left, bottom, right, top in that CRS); use
 
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -56,10 +58,14 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
-from facetvlp.core.errors import ReadError
+from facetvlp.core.errors import ConfigError, ReadError
 
 BandSpec = int | str
 WindowLike = Window | Sequence[float]
+
+#: suffixes of the raster files a scene folder is searched for (and `facetvlp inspect` takes):
+#: GeoTIFF / COG under their usual names, JPEG 2000, ERDAS Imagine, GDAL VRT
+RASTER_SUFFIXES = (".tif", ".tiff", ".geotiff", ".gtiff", ".cog", ".jp2", ".j2k", ".img", ".vrt")
 
 
 class RasterReadError(ReadError):
@@ -72,6 +78,26 @@ class NotARasterError(RasterReadError):
 
 class NoGeoreferenceError(RasterReadError):
     """The raster has no CRS or no geotransform, and georeferencing is required."""
+
+
+def scene_paths(scenes: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """Scene files from a folder (its rasters, recursively, sorted), a glob pattern (sorted),
+    one file, or a list of files (kept as given)."""
+    if not isinstance(scenes, (str, os.PathLike)):
+        return [os.fspath(p) for p in scenes]
+    text = os.fspath(scenes)
+    if os.path.isdir(text):
+        found = sorted(str(p) for p in Path(text).rglob("*")
+                       if p.is_file() and p.name.lower().endswith(RASTER_SUFFIXES))
+        if not found:
+            raise ConfigError(f"no raster files ({', '.join(RASTER_SUFFIXES)}) under {text}")
+        return found
+    if glob.has_magic(text):
+        found = sorted(glob.glob(text, recursive=True))
+        if not found:
+            raise ConfigError(f"no raster files match {text}")
+        return found
+    return [text]
 
 
 class TruncatedRasterError(RasterReadError):

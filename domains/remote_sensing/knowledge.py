@@ -59,13 +59,14 @@ TERMS_PER_PRESET = 8
 
 
 def normalise_class_name(name: str) -> str:
-    """"aGrass" -> "grass", "SeaLake" -> "sea lake", "storage_tanks" -> "storage tanks"."""
-    words = re.sub(r"([a-z])([A-Z])", r"\1 \2", name.strip())
-    words = re.sub(r"[_\-/]+", " ", words).lower().split()
-    # RSSCN7 orders its folders with a one-letter prefix ("aGrass", "dRiverLake")
-    if len(words) > 1 and len(words[0]) == 1 and re.match(r"^[a-z][A-Z]", name.strip()):
-        words = words[1:]
-    return " ".join(w for w in words if not w.isdigit())
+    """A readable class name from a dataset's folder or label name, also the key of the scene
+    class map: "AnnualCrop" -> "annual crop" (EuroSAT), "basketball_court" -> "basketball
+    court" (RESISC45), "dRiverLake" -> "river lake" (RSSCN7 puts a sort letter before the
+    name). Names without separators ("denseresidential", UC Merced) stay as they are: pass
+    readable names yourself (``SceneFolderDataset(class_names=...)``, ``classes=``)."""
+    name = re.sub(r"^[a-z](?=[A-Z])", "", name.strip())  # RSSCN7's leading sort letter
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return " ".join(re.sub(r"[_\-/]+", " ", name).split()).lower()
 
 
 def _templates(language: str, templates: Sequence[str] | None) -> Sequence[str]:

@@ -16,7 +16,6 @@ the OSM ids behind them.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
@@ -29,35 +28,18 @@ import torch
 import torch.nn.functional as F
 
 from facetvlp.core.data import SampleDataset
-from facetvlp.core.errors import ReadError
+from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.core.registry import DATASETS, construct
 
 from .captions import OSMCaptioner
-from .geotiff import RasterSource, crs_to_str, resize_sample, window_sample
+from .geotiff import RasterSource, crs_to_str, resize_sample, scene_paths, window_sample
 from .osm import OSMLayer, check_osm_file, read_osm_layer
 from .samplers import GridTileSampler
 
 log = logging.getLogger(__name__)
 
 #: bump when the manifest layout or the captioning changes meaning
-MANIFEST_VERSION = 2  # 2: min_valid_fraction counts valid pixels, not in-scene area
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
-
-
-def list_scenes(scenes: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """Scene paths from a folder (its rasters, sorted), a glob pattern, one file, or a list."""
-    if isinstance(scenes, (str, os.PathLike)):
-        text = os.fspath(scenes)
-        if os.path.isdir(text):
-            return sorted(
-                str(p) for p in Path(text).iterdir() if p.name.lower().endswith(RASTER_SUFFIXES)
-            )
-        if any(ch in text for ch in "*?["):
-            return sorted(glob.glob(text))
-        return [text]
-    return [os.fspath(s) for s in scenes]
-
-
+MANIFEST_VERSION = 3  # 2: min_valid_fraction counts valid pixels; 3: captions state tag attributes
 @DATASETS.register_module()
 class OSMCaptionPairs(SampleDataset):
     """Tiles of GeoTIFF scenes paired with captions generated from OSM.
@@ -101,11 +83,11 @@ class OSMCaptionPairs(SampleDataset):
         on_error: str = "raise",
     ):
         super().__init__(on_error=on_error)
-        self.scene_paths = list_scenes(scenes)
+        self.scene_paths = scene_paths(scenes)
         osm = [osm] if isinstance(osm, (str, os.PathLike)) else osm
         self.osm_paths = [os.fspath(p) for p in osm]
         if not self.scene_paths:
-            raise ReadError(os.fspath(scenes), "no raster scenes found")
+            raise ConfigError("no raster scenes given", key="scenes")
         self.tile_size = int(tile_size)
         self.stride = int(stride or tile_size)
         self.image_size = image_size

@@ -3,10 +3,12 @@
 The iD tagging schema (npm ``@openstreetmap/id-tagging-schema``, ISC licence, "Copyright (c) iD
 Contributors") defines, for each kind of mapped object, the tags that identify it, the
 geometries it applies to (point, vertex, line, area), and in its translation files a display
-name and search terms in many languages. We keep a compact derivative of it in
-``knowledge/osm_presets.json`` (the ISC notice travels inside it) so that captions and zero-shot
-prompts work without the schema folder; :func:`compact_schema` rebuilds that file from the
-schema's ``presets.json`` + ``translations/<lang>.min.json``.
+name and search terms in many languages. Its fields (``fields.json``) list the values a tag such
+as ``surface`` takes, and the translations name those values too ("asphalt" -> "Asphalt",
+"Asphalte", "沥青"). We keep a compact derivative of both in ``knowledge/osm_presets.json`` (the
+ISC notice travels inside it) so that captions and zero-shot prompts work without the schema
+folder; :func:`compact_schema` rebuilds that file from the schema's ``presets.json``,
+``fields.json`` and ``translations/<lang>.min.json``.
 
 Matching an element to its preset follows the scoring iD documents for its presets: every tag
 of the preset must be present (an exact value earns the preset's ``matchScore``, a ``*`` value
@@ -25,6 +27,9 @@ from pathlib import Path
 from typing import Mapping
 
 LANGUAGES = ("en", "de", "fr", "es", "pt-BR", "zh-CN", "ar")
+#: tag keys whose values captions name in words: iD field id -> the tag key it edits. (``trees``
+#: and ``residential`` are iD fields too, but without listed values to translate.)
+VALUE_FIELDS = {"surface": "surface", "leaf_type": "leaf_type", "crop": "crop"}
 PACKAGED_PRESETS = Path(__file__).with_name("knowledge") / "osm_presets.json"
 ISC_NOTICE = (
     "Derived from the iD tagging schema (@openstreetmap/id-tagging-schema): ISC License, "
@@ -82,6 +87,9 @@ class PresetIndex:
 
     def __init__(self, compact: Mapping):
         self.languages = tuple(compact["languages"])
+        #: tag key -> language -> tag value -> display name ("surface" -> "de" -> "asphalt" ->
+        #: "Asphalt")
+        self.values: dict[str, dict[str, dict[str, str]]] = compact.get("values", {})
         self.presets = {
             pid: Preset(
                 id=pid,
@@ -138,6 +146,11 @@ class PresetIndex:
                     best, best_score = preset, score
         return best
 
+    def value_name(self, key: str, value: str, language: str = "en") -> str | None:
+        """iD's display name of a tag value ("surface", "paving_stones" -> "Paving Stones"), or
+        None when the schema names no such value in ``language``."""
+        return self.values.get(key, {}).get(language, {}).get(value)
+
     def search(self, word: str, language: str = "en") -> list[Preset]:
         """Presets whose name or synonyms in ``language`` equal ``word`` (case-insensitive);
         exact names first."""
@@ -152,7 +165,8 @@ class PresetIndex:
 
 
 def compact_schema(schema_dir: str | os.PathLike, languages=LANGUAGES) -> dict:
-    """Reduce the iD schema folder to what matching and naming need, in ``languages``.
+    """Reduce the iD schema folder to what matching and naming need, in ``languages``: the
+    presets, and the names of the values of the :data:`VALUE_FIELDS` tags.
 
     Regional variants (a ``locationSet`` that does not include the whole planet) and presets
     keyed on wildcard tag keys (``addr:*``) are left out: we match without knowing the country,
@@ -161,10 +175,14 @@ def compact_schema(schema_dir: str | os.PathLike, languages=LANGUAGES) -> dict:
     schema_dir = Path(schema_dir)
     with open(schema_dir / "presets.json", encoding="utf-8") as handle:
         raw = json.load(handle)
-    translations = {}
+    with open(schema_dir / "fields.json", encoding="utf-8") as handle:
+        fields = json.load(handle)
+    translations, field_translations = {}, {}
     for language in languages:
         with open(schema_dir / "translations" / f"{language}.min.json", encoding="utf-8") as handle:
-            translations[language] = json.load(handle)[language]["presets"]["presets"]
+            words = json.load(handle)[language]["presets"]
+        translations[language] = words["presets"]
+        field_translations[language] = words.get("fields", {})
     presets = {}
     for pid, entry in sorted(raw.items()):
         location = entry.get("locationSet", {}).get("include")
@@ -199,7 +217,17 @@ def compact_schema(schema_dir: str | os.PathLike, languages=LANGUAGES) -> dict:
         if terms:
             compact["terms"] = terms
         presets[pid] = compact
-    return {"notice": ISC_NOTICE, "languages": list(languages), "presets": presets}
+    values = {}
+    for field_id, key in VALUE_FIELDS.items():
+        if fields[field_id]["key"] != key:
+            raise ValueError(f"iD field {field_id!r} edits {fields[field_id]['key']!r}, not {key!r}")
+        values[key] = {
+            language: options
+            for language in languages
+            if (options := field_translations[language].get(field_id, {}).get("options"))
+        }
+    return {"notice": ISC_NOTICE, "languages": list(languages), "presets": presets,
+            "values": values}
 
 
 @lru_cache(maxsize=1)

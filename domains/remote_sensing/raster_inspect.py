@@ -13,9 +13,8 @@ from rasterio.windows import Window
 
 from facetvlp.core.inspect import register_inspector
 
-from .geotiff import crs_to_str, has_georeference, open_raster, raster_error
+from .geotiff import RASTER_SUFFIXES, crs_to_str, has_georeference, open_raster, raster_error
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".geotiff", ".gtiff", ".cog", ".jp2", ".j2k", ".img", ".vrt")
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 

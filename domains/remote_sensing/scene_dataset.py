@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -22,23 +21,11 @@ from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS
 
-from .geotiff import BandMismatchError, BandSpec, RasterSource, window_sample
+from .geotiff import BandMismatchError, BandSpec, RasterSource, scene_paths, window_sample
+from .knowledge import normalise_class_name
 from .samplers import GridTileSampler, RandomTileSampler, as_sources
 
 SCENE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
-RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".img", ".vrt")
-
-
-def humanize_class(folder: str) -> str:
-    """A readable class name from a folder name.
-
-    "AnnualCrop" -> "annual crop" (EuroSAT), "basketball_court" -> "basketball court"
-    (RESISC45), "dRiverLake" -> "river lake" (RSSCN7 puts a sort letter before the name). Folders
-    without separators ("denseresidential", UC Merced) stay as they are: pass ``class_names``.
-    """
-    name = re.sub(r"^[a-z](?=[A-Z])", "", folder)  # RSSCN7's leading sort letter
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return " ".join(name.replace("_", " ").replace("-", " ").split()).lower()
 
 
 @DATASETS.register_module()
@@ -53,7 +40,7 @@ class SceneFolderDataset(SampleDataset):
         bands: band indexes / names to keep (default: all bands of the first image). Every image
             must end up with the same number of bands, else :class:`BandMismatchError`.
         normalize: see geotiff.py (default "dtype": uint8 / 255, uint16 / 65535 ...).
-        class_names: {folder: readable name}; default :func:`humanize_class`.
+        class_names: {folder: readable name}; default :func:`.knowledge.normalise_class_name`.
         template: caption for each image, formatted with the class name.
     """
 
@@ -73,7 +60,7 @@ class SceneFolderDataset(SampleDataset):
         self.template, self.resampling = template, resampling
         self.folders = sorted(d.name for d in self.root.iterdir() if d.is_dir())
         names = dict(class_names or {})
-        self.classes = [names.get(f, humanize_class(f)) for f in self.folders]
+        self.classes = [names.get(f, normalise_class_name(f)) for f in self.folders]
         wanted = tuple(s.lower() for s in suffixes)
         self.items = [(path, label) for label, folder in enumerate(self.folders)
                       for path in sorted((self.root / folder).iterdir())
@@ -109,20 +96,6 @@ class SceneFolderDataset(SampleDataset):
             meta.update({k: sample["meta"][k] for k in ("crs", "transform", "bounds")})
         return {"image": sample["image"], "text": self.template.format(name), "labels": labels,
                 "meta": meta}
-
-
-def scene_paths(scenes: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """A folder (its rasters, recursively, sorted), one file, or a list of files."""
-    if isinstance(scenes, (str, os.PathLike)):
-        path = Path(scenes)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file()
-                           and p.name.lower().endswith(RASTER_SUFFIXES))
-            if not found:
-                raise ConfigError(f"no raster files ({', '.join(RASTER_SUFFIXES)}) under {path}")
-            return found
-        return [str(path)]
-    return [os.fspath(p) for p in scenes]
 
 
 SAMPLERS = {"GridTileSampler": GridTileSampler, "RandomTileSampler": RandomTileSampler}

@@ -20,7 +20,6 @@ sides.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -33,17 +32,12 @@ from rasterio.warp import transform as transform_points
 from facetvlp.core.data import SampleDataset
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS
+from facetvlp.core.splits import check_split, select_split
 
-from .geotiff import BandSpec, resize_sample, window_sample
-from .scene_dataset import SAMPLERS, scene_paths
+from .geotiff import BandSpec, resize_sample, scene_paths, window_sample
+from .scene_dataset import SAMPLERS
 from .samplers import as_sources
 from .seg_labels import rasterize_labels, read_label_window, read_vector_labels
-
-
-def in_validation(group: str, fraction: float, seed: int) -> bool:
-    """Whether a group is in the validation split: a salt-free hash of (seed, group)."""
-    digest = hashlib.blake2b(f"{seed}:{group}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64 < fraction
 
 
 def web_tile(lon: float, lat: float, zoom: int) -> tuple[int, int]:
@@ -86,8 +80,7 @@ class GeoSegDataset(SampleDataset):
         super().__init__(on_error=on_error, seed=seed)
         if (label_rasters is None) == (vector_labels is None):
             raise ConfigError("GeoSegDataset: give exactly one of label_rasters and vector_labels")
-        if split not in ("all", "train", "val"):
-            raise ConfigError(f"split must be 'all', 'train' or 'val', got {split!r}")
+        check_split(split)
         self.seg_classes = list(seg_classes)
         self.classes = []
         self.label_rasters, self.vector_labels = label_rasters, vector_labels
@@ -105,10 +98,8 @@ class GeoSegDataset(SampleDataset):
         self.sampler = SAMPLERS[kind](as_sources(paths, **source_kwargs), **cfg)
         self.sources = self.sampler.sources
         self._vectors: dict[str, tuple] = {}
-        self.tiles = list(range(len(self.sampler)))
-        if split != "all":
-            self.tiles = [i for i in self.tiles
-                          if in_validation(self._group_of_tile(i), val_fraction, split_seed) == (split == "val")]
+        self.tiles = select_split(range(len(self.sampler)), self._group_of_tile, split,
+                                  val_fraction, split_seed)
         if not self.tiles:
             raise ConfigError(f"GeoSegDataset: no tiles (split={split!r})")
 

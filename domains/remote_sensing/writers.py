@@ -10,6 +10,7 @@
   for CRSs without an EPSG code), which GDAL/OGR, QGIS and geopandas read. RFC 7946 readers
   that assume lon/lat need the data in EPSG:4326: pass ``to_crs="EPSG:4326"`` to reproject; that
   file is plain RFC 7946 (longitude, latitude order, no ``crs`` member).
+- :func:`write_box_geojson`: predicted boxes (xyxy pixels on a sample's grid) as lon/lat polygons.
 - :func:`to_source_grid`, :func:`write_tile_prediction`, :func:`write_prediction_polygons`: a
   prediction made on a resized tile (the model grid ``meta`` describes) brought back to the
   tile's window on the source grid (nearest) and written as a GeoTIFF / as EPSG:4326 polygons.
@@ -26,6 +27,7 @@ import numpy as np
 import rasterio
 import rasterio.features
 import shapely
+import torch
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
@@ -267,3 +269,16 @@ class ScenePredictionWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_box_geojson(path: str | os.PathLike, boxes: torch.Tensor, scores: torch.Tensor,
+                      labels: torch.Tensor, texts: Sequence[str], meta: dict) -> str:
+    """Boxes predicted on a sample's grid (xyxy pixels) as lon/lat polygons (RFC 7946, EPSG:4326)
+    with ``text`` and ``score`` properties."""
+    to_ground = Affine(*meta["transform"][:6])
+    features = []
+    for box, score, label in zip(torch.as_tensor(boxes).tolist(), torch.as_tensor(scores).tolist(),
+                                 torch.as_tensor(labels).tolist()):
+        corners = [to_ground * (x, y) for x, y in ((box[0], box[1]), (box[2], box[1]), (box[2], box[3]), (box[0], box[3]))]
+        features.append((shapely.Polygon(corners), {"text": texts[int(label)], "score": round(float(score), 6)}))
+    return write_geojson(path, features, crs=meta["crs"], to_crs="EPSG:4326")

@@ -37,7 +37,7 @@ LOSSES_UNDER_TEST = {
     "multipositive": dict(type="MultiPositiveLoss"),
     "query": dict(type="QueryLoss", pairs=[("image", "query")], pos_weight=2.0),
     "filip": dict(type="FILIPLoss"),
-    "itm": dict(type="ITMLoss", embed_dim=32, heads=2),
+    "itm": dict(type="ITMLoss"),  # with the model's fusion encoder (build_module)
     "combined": dict(type="CombinedLoss", losses=[dict(type="CLIPLoss"), dict(type="FILIPLoss")],
                      weights=[1.0, 0.5]),
 }
@@ -77,6 +77,9 @@ def build_module(tokenizer_file: str, loss_cfg: dict, dropout: float) -> TrainMo
                       heads=2),
         ),
         embed_dim=32, init_logit_bias=-2.0,
+        # ITMLoss scores pairs with the model's fusion encoder (its dropout on with the towers')
+        fusion=dict(depth=1, init="scratch", heads=2, dropout=dropout, mlm=False)
+        if loss_cfg["type"] == "ITMLoss" else None,
     )
     return TrainModule(model, build(LOSSES, loss_cfg)).train()
 
@@ -135,15 +138,20 @@ def one_graph_over_micro_batches(module, batches, mask_ratio):
               "tokens": {}, "token_mask": {},
               "logit_scale": outs[-1]["logit_scale"], "logit_bias": outs[-1]["logit_bias"]}
     joined["embeds"]["query"] = outs[-1]["embeds"]["query"]
-    for m in outs[-1]["tokens"]:
-        grids = [o["tokens"][m] for o in outs]
-        longest = max(g.shape[1] for g in grids)
-        masks = [o["token_mask"][m] if o["token_mask"][m] is not None
-                 else torch.ones(g.shape[:2], dtype=torch.bool) for o, g in zip(outs, grids)]
-        joined["tokens"][m] = torch.cat([F.pad(g, (0, 0, 0, longest - g.shape[1])) for g in grids])
-        joined["token_mask"][m] = torch.cat([F.pad(k, (0, longest - k.shape[1])) for k in masks])
+    for key in ("tokens", "fusion_tokens"):  # the towers' tokens, projected and as they are
+        for m in outs[-1].get(key, {}):
+            grids = [o[key][m] for o in outs]
+            longest = max(g.shape[1] for g in grids)
+            masks = [o["token_mask"][m] if o["token_mask"][m] is not None
+                     else torch.ones(g.shape[:2], dtype=torch.bool) for o, g in zip(outs, grids)]
+            joined.setdefault(key, {})[m] = torch.cat([F.pad(g, (0, 0, 0, longest - g.shape[1]))
+                                                       for g in grids])
+            joined["token_mask"][m] = torch.cat([F.pad(k, (0, longest - k.shape[1])) for k in masks])
+    if "fusion" in outs[-1]:
+        joined["fusion"] = outs[-1]["fusion"]
     batch = {"labels": torch.cat([b["labels"] for b in batches]),
-             "query_targets": torch.cat([b["query_targets"] for b in batches])}
+             "query_targets": torch.cat([b["query_targets"] for b in batches]),
+             "text": [t for b in batches for t in b["text"]]}
     loss = module.loss_of(joined, batch)["loss"]
     loss.backward()
     return loss.detach(), param_grads(module), rng_states()
@@ -269,7 +277,8 @@ def test_tower_activations_stay_those_of_one_micro_batch(tokenizer_file):
 
 
 def test_a_loss_with_parameters_is_refused_across_processes(tokenizer_file, monkeypatch):
-    """ITMLoss's fusion block would get its gradient outside every DDP/FSDP forward: refused."""
+    """ITMLoss's use of the fusion encoder would get its gradient outside every DDP/FSDP
+    forward: refused."""
     for name, refused in (("itm", True), ("clip", False)):
         module = build_module(tokenizer_file, LOSSES_UNDER_TEST[name], dropout=0.0)
         batches = micro_batches(module, samples(2 * B), B)

@@ -11,7 +11,10 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
+from types import SimpleNamespace
+
 from facetvlp.core.errors import ConfigError
+from facetvlp.core.fusion import build_fusion
 from facetvlp.core.losses import CLIPLoss, CombinedLoss, FILIPLoss, ITMLoss, MultiPositiveLoss, SigLIPLoss
 from facetvlp.core.losses.itm import sample_negatives
 from facetvlp.core.registry import LOSSES, build
@@ -182,29 +185,50 @@ def test_filip_matches_naive_with_padding_masks(max_elements):
         assert torch.all(g[~mask] == 0)  # padding never contributes
 
 
-def test_itm_scores_pairs_like_unpadded_per_pair_fusion():
+def fusion_outputs(o):
+    """Token outputs plus a small scratch fusion encoder (no dropout), as ContrastiveModel gives
+    them with model.fusion set."""
     torch.manual_seed(0)
-    o = token_outputs(lengths_a=[5, 3], lengths_b=[2, 4])
+    fusion = build_fusion(SimpleNamespace(width=D), image_width=D, depth=2, init="scratch", heads=2,
+                          dropout=0.0, mlm=False)
     o["tokens"] = {k: v.float().detach().requires_grad_(True) for k, v in o["tokens"].items()}
+    o["fusion_tokens"] = o["tokens"]
+    o["fusion"] = fusion
+    return o, fusion
+
+
+def test_itm_scores_pairs_like_unpadded_per_pair_fusion():
+    o, fusion = fusion_outputs(token_outputs(lengths_a=[5, 3], lengths_b=[2, 4]))
     o["embeds"] = {k: v[:2] for k, v in o["embeds"].items()}
-    itm = ITMLoss(embed_dim=D, heads=2, depth=2)
+    itm = ITMLoss()
     # Two distinct items: each one's only allowed negative is the other, so the 6 scored pairs
     # are known: (0,0), (1,1) matched; (0,1), (1,0) from the image side and again from the text side.
     loss = itm(o, {"labels": torch.eye(2)})["loss"]
-    head = itm.heads["image-text"]
     lengths_a, lengths_b = [5, 3], [2, 4]
     terms = []
     for i, j, matched in [(0, 0, 1), (1, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 0), (0, 1, 0)]:
         a = o["tokens"]["image"][i : i + 1, : lengths_a[i]]
         b = o["tokens"]["text"][j : j + 1, : lengths_b[j]]
         ones = lambda t: torch.ones(t.shape[:2], dtype=torch.bool)  # noqa: E731
-        logits = head(b, ones(b), a, ones(a))[0]
+        logits = fusion.match_logits(b, ones(b), a, ones(a))[0]
         terms.append(torch.logsumexp(logits, 0) - logits[matched])
     ref = sum(terms) / len(terms)
     torch.testing.assert_close(loss, ref, atol=1e-5, rtol=1e-5)
     loss.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.classifier.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in fusion.itm_head.parameters())
     assert o["tokens"]["image"].grad.abs().sum() > 0 and o["tokens"]["text"].grad.abs().sum() > 0
+
+
+def test_itm_never_draws_an_identical_caption_as_a_negative():
+    o, _ = fusion_outputs(token_outputs(lengths_a=[5, 3, 4], lengths_b=[2, 4, 3]))
+    o["embeds"] = {k: v[:3] for k, v in o["embeds"].items()}
+    itm = ITMLoss()
+    for _ in range(50):
+        image_index, text_index, target = itm.hard_negatives(o, {"text": ["two roofs", "a road", "two roofs"]})
+        negatives = set(zip(image_index[target == 0].tolist(), text_index[target == 0].tolist()))
+        # items 0 and 2 share a caption: each may only be paired with item 1
+        assert negatives <= {(0, 1), (1, 0), (2, 1), (1, 2)}
+        assert not any(i == t for i, t in negatives)
 
 
 def test_itm_hard_negatives_follow_similarity_and_skip_same_label_items():
@@ -314,9 +338,8 @@ def test_similarity_losses_stay_in_full_precision_under_bf16_autocast(loss_type)
 
 
 def test_itm_with_a_single_item_scores_the_positive_only():
-    o = token_outputs(lengths_a=[5], lengths_b=[3])
-    o["tokens"] = {k: v.detach().float().requires_grad_(True) for k, v in o["tokens"].items()}
-    loss = ITMLoss(embed_dim=D, heads=2)(o, {})["loss"]
+    o, _ = fusion_outputs(token_outputs(lengths_a=[5], lengths_b=[3]))
+    loss = ITMLoss()(o, {})["loss"]
     assert torch.isfinite(loss)
     loss.backward()
     assert o["tokens"]["text"].grad.abs().sum() > 0

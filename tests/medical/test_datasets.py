@@ -19,8 +19,9 @@ from facetvlp.core.privacy import file_key
 from facetvlp.core.registry import DATASETS, build
 from facetvlp.domains.medical.datasets import (
     IMAGENET_MEAN, IMAGENET_STD, CXRFolderDataset, CXRManifestDataset, ImageFileError, IUXrayDataset,
-    TableFormatError, decode_rle, fit_square,
+    TableFormatError, decode_rle,
 )
+from facetvlp.domains.medical.transforms import fit_square
 from facetvlp.domains.medical.dicom_read import read_dicom
 from facetvlp.domains.medical.knowledge import CXRKnowledge
 from facetvlp.domains.medical.label_tables import (

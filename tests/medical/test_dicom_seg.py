@@ -145,7 +145,7 @@ def test_letterboxed_prediction_on_a_cr_with_only_imager_pixel_spacing(shared_da
 def test_to_source_grid_undoes_fit_square():
     import torch
 
-    from facetvlp.domains.medical.datasets import fit_square
+    from facetvlp.domains.medical.transforms import fit_square
 
     labels = torch.zeros(300, 200)
     labels[50:250, 20:90] = 1

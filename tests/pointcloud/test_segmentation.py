@@ -165,7 +165,7 @@ def test_more_levels_than_blocks_is_an_error():
 
 def test_open_vocab_point_labels_match_a_brute_force_and_the_evaluator(shared_data, tmp_path):
     from facetvlp.domains.pointcloud.fps import farthest_point_sample
-    from facetvlp.domains.pointcloud.open_vocab import PointOpenVocabSegmentation, open_vocab_point_logits
+    from facetvlp.domains.pointcloud.evaluators import PointOpenVocabSegmentation, open_vocab_point_logits
     from facetvlp.domains.pointcloud.ops import gather_points
 
     torch.manual_seed(0)

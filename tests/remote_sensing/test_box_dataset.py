@@ -10,8 +10,9 @@ import rasterio
 import shapely
 import torch
 
-from facetvlp.domains.remote_sensing.box_dataset import (FootprintBoxDataset, VectorLabelError,
-                                                         read_geojson_footprints, write_box_geojson)
+from facetvlp.domains.remote_sensing.box_dataset import FootprintBoxDataset, read_footprints
+from facetvlp.domains.remote_sensing.seg_labels import VectorLabelError
+from facetvlp.domains.remote_sensing.writers import write_box_geojson
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def chip_with_whole_buildings(data: FootprintBoxDataset, kampala):
     for index, path in enumerate(data.paths):
         with rasterio.open(path) as ds:
             chip = shapely.box(*ds.bounds)
-        polygons, _ = read_geojson_footprints(kampala / "labels" / f"{path.stem}.geojson")
+        polygons, _ = read_footprints(kampala / "labels" / f"{path.stem}.geojson")
         inside = [p for p in polygons if chip.buffer(-1e-7).contains(p)]
         if len(inside) >= 1 and len(inside) == len(polygons):
             return index, inside, chip
@@ -77,7 +78,7 @@ def test_a_broken_label_file_is_a_typed_error(kampala, tmp_path):
     chip = sorted((kampala / "chips").glob("*.tif"))[0]
     (tmp_path / "labels" / f"{chip.stem}.geojson").write_text("{not json")
     data = FootprintBoxDataset([chip], tmp_path / "labels")
-    with pytest.raises(VectorLabelError, match="GeoJSON"):
+    with pytest.raises(VectorLabelError, match="not a vector file"):
         data[0]
 
 

@@ -96,7 +96,7 @@ def test_missing_and_broken_images(tmp_path):
     raising = RSCaptionDataset(str(path), images=str(images))
     with pytest.raises(CaptionFileError, match="1.tif.*missing"):
         raising[0]
-    with pytest.raises(CaptionFileError, match="2.png.*not a readable image"):
+    with pytest.raises(CaptionFileError, match="2.png.*cannot decode image"):
         raising[1]
     skipping = RSCaptionDataset(str(path), images=str(images), on_error="skip")
     # the next readable item stands in, and the two unreadable ones are counted

@@ -23,9 +23,10 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import box, shape
 
-from facetvlp.core.errors import ReadError
+from facetvlp.core.errors import ConfigError, ReadError
 from facetvlp.core.registry import DATASETS, build
-from facetvlp.domains.remote_sensing.pairs import OSMCaptionPairs, list_scenes
+from facetvlp.domains.remote_sensing.geotiff import scene_paths
+from facetvlp.domains.remote_sensing.pairs import OSMCaptionPairs
 from facetvlp.domains.remote_sensing.presets import PresetIndex
 
 KAMPALA = "remote_sensing/kampala_chips_osm_buildings"
@@ -259,10 +260,10 @@ def test_resize_and_scene_listing(kampala, tmp_path):
     sample = small[0]
     assert sample["image"].shape == (3, 64, 64) and sample["mask"].shape == (64, 64)
     assert abs(float(sample["image"].mean()) - float(pairs[0]["image"].mean())) < 0.01
-    assert list_scenes(str(root / "chips" / "*-19.tif")) == sorted(
+    assert scene_paths(str(root / "chips" / "*-19.tif")) == sorted(
         str(p) for p in (root / "chips").glob("*-19.tif"))
-    assert len(list_scenes(root / "chips")) == 118
-    with pytest.raises(ReadError, match="no raster scenes"):
+    assert len(scene_paths(root / "chips")) == 118
+    with pytest.raises(ConfigError, match="no raster files match"):
         OSMCaptionPairs(str(tmp_path / "*.tif"), root / "chips_labels.geojson")
 
 

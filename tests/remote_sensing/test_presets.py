@@ -151,7 +151,12 @@ def test_normalise_class_names():
         "grass", "field", "industry", "river lake", "forest", "resident", "parking"]
     assert normalise_class_name("SeaLake") == "sea lake"
     assert normalise_class_name("storage_tanks") == "storage tanks"
-    assert normalise_class_name("denseresidential") == "denseresidential"
+    assert normalise_class_name("denseresidential") == "denseresidential"  # UC Merced
+    assert normalise_class_name("AnnualCrop") == "annual crop"  # EuroSAT
+    assert normalise_class_name("HerbaceousVegetation") == "herbaceous vegetation"
+    assert normalise_class_name("basketball_court") == "basketball court"  # RESISC45
+    assert normalise_class_name("road-bridge/overpass") == "road bridge overpass"
+    assert normalise_class_name("Level2Road") == "level2 road"  # digits stay: classes stay apart
 
 
 def test_class_prompts_in_every_language(index, translations):

@@ -14,21 +14,9 @@ from rasterio.windows import Window
 from facetvlp.core.registry import DATASETS, build
 from facetvlp.domains.remote_sensing.geotiff import BandMismatchError, tile_footprint
 from facetvlp.domains.remote_sensing.samplers import GridTileSampler
-from facetvlp.domains.remote_sensing.scene_dataset import (
-    GeoTiffTileDataset,
-    SceneFolderDataset,
-    humanize_class,
-)
+from facetvlp.domains.remote_sensing.scene_dataset import GeoTiffTileDataset, SceneFolderDataset
 
 LANDSAT_DIR = "remote_sensing/landsat_geotiffs"
-
-
-def test_humanize_class_names_of_common_layouts():
-    assert humanize_class("AnnualCrop") == "annual crop"  # EuroSAT
-    assert humanize_class("HerbaceousVegetation") == "herbaceous vegetation"
-    assert humanize_class("basketball_court") == "basketball court"  # RESISC45
-    assert humanize_class("dRiverLake") == "river lake"  # RSSCN7
-    assert humanize_class("denseresidential") == "denseresidential"  # UC Merced: no separator
 
 
 def test_rsscn7_jpegs(shared_data):

@@ -16,8 +16,11 @@ import facetvlp.domains.remote_sensing  # noqa: F401  (registers the remote-sens
 from facetvlp.core.config import load_config
 from facetvlp.core.errors import ConfigError
 from facetvlp.core.registry import DATASETS, EVALUATORS, build
-from facetvlp.domains.remote_sensing.knowledge import TEMPLATES, OSMSceneKnowledge
-from facetvlp.domains.remote_sensing.scene_dataset import humanize_class
+from facetvlp.domains.remote_sensing.knowledge import (
+    TEMPLATES,
+    OSMSceneKnowledge,
+    normalise_class_name,
+)
 from facetvlp.domains.remote_sensing.knowledge_build import (
     SCENE_KNOWLEDGE,
     build_scene_knowledge,
@@ -180,5 +183,5 @@ def test_aid_configs_use_the_committed_split_a(repo_root, shared_data, monkeypat
         assert cfg.train_data.dataset.knowledge.captions == captions
         for name in ("unseen_knowledge", "unseen_names"):
             evaluator = build(EVALUATORS, cfg.eval[name])
-            assert evaluator.dataset.classes == [humanize_class(c) for c in unseen]
+            assert evaluator.dataset.classes == [normalise_class_name(c) for c in unseen]
             assert len(evaluator.dataset) == 84

@@ -1,6 +1,11 @@
-"""Open-vocabulary per-point labels from a point-text model (ULIP-style pre-training), no head.
+"""Zero-shot evaluators for point clouds.
 
-Each group token of the point tower (the features ``forward`` pools) goes through the model's
+- :class:`MultiViewZeroShot`: classify clouds with an image-text model through rendered depth
+  views (rendering.py), PointCLIP V2-like.
+- :class:`PointOpenVocabSegmentation`: open-vocabulary per-point labels from a point-text model
+  (ULIP-style pre-training), no head.
+
+Open vocabulary: each group token of the point tower (the features ``forward`` pools) goes through the model's
 ``points`` projection, is L2-normalised and compared with every class's prompt-ensemble text
 embedding; the (groups x classes) similarities are interpolated onto every input point with the
 same 3-NN inverse-distance weights as the feature-propagation head, and a point's label is its
@@ -18,11 +23,12 @@ import torch.nn.functional as F
 
 from facetvlp.core.collate import move_to
 from facetvlp.core.errors import ConfigError
-from facetvlp.core.eval import seg_metrics
+from facetvlp.core.eval import metrics, plots, seg_metrics
 from facetvlp.core.eval.encode import iterate, prompt_ensemble
-from facetvlp.core.eval.evaluators import build_part, class_prompts
+from facetvlp.core.eval.evaluators import build_part, class_prompts, classified_dataset
 from facetvlp.core.registry import DATASETS, EVALUATORS, KNOWLEDGE
 
+from .rendering import render_views
 from .seg_head import interpolate_features
 
 
@@ -79,3 +85,49 @@ class PointOpenVocabSegmentation:
         defined = iou[~torch.isnan(iou)]
         result[f"{self.name}/miou"] = float(defined.mean()) if defined.numel() else None
         return result
+
+
+@EVALUATORS.register_module()
+class MultiViewZeroShot:
+    """Zero-shot point cloud classification with an image-text model: each cloud is rendered
+    from several views, the view embeddings are averaged, and the class is the prompt ensemble
+    it is most similar to. The model needs an "image" and a "text" tower; no point tower."""
+
+    def __init__(self, dataset: Any, knowledge: Any = None, templates: Sequence[str] | None = None,
+                 azimuths: Sequence[float] = (0, 60, 120, 180, 240, 300), elevation: float = 20.0,
+                 image_size: int = 224, batch_size: int = 16, language: str = "en",
+                 name: str = "multiview"):
+        self.dataset, self.knowledge, self.classes = classified_dataset(dataset, knowledge, name)
+        self.templates, self.language, self.name = templates, language, name
+        self.azimuths, self.elevation = tuple(azimuths), elevation
+        self.image_size, self.batch_size = image_size, batch_size
+
+    @torch.no_grad()
+    def embed_points(self, model, batch: dict) -> torch.Tensor:
+        views = render_views(batch["points"], self.azimuths, self.elevation, self.image_size)
+        b, v = views.shape[:2]
+        flat = model.encode("image", {"image": views.flatten(0, 1)}).view(b, v, -1)
+        return F.normalize(flat.mean(dim=1), dim=-1)
+
+    @torch.no_grad()
+    def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
+        embeds, labels = [], []
+        for batch in iterate(self.dataset, self.batch_size):
+            if not batch["size"]:
+                continue
+            batch = move_to(batch, device)
+            embeds.append(self.embed_points(model, batch).float().cpu())
+            labels.append(batch["labels"].float().cpu())
+        prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
+        class_embeds = prompt_ensemble(model, prompts, self.classes, device)
+        probs = (torch.cat(embeds) @ class_embeds.T).softmax(-1)
+        target = torch.cat(labels).argmax(-1)
+        pred = probs.argmax(-1)
+        cm = metrics.confusion_matrix(pred, target, len(self.classes))
+        plots.plot_confusion(cm, self.classes, Path(out_dir) / f"{self.name}_confusion.png")
+        return {
+            f"{self.name}/top1": metrics.top1(probs, target),
+            f"{self.name}/balanced_accuracy": metrics.balanced_accuracy(pred, target,
+                                                                        len(self.classes)),
+            f"{self.name}/n": int(len(target)),
+        }

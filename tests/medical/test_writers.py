@@ -9,7 +9,7 @@ import pydicom
 import pytest
 import torch
 
-from facetvlp.domains.medical.box_writer import write_dicom_boxes
+from facetvlp.domains.medical.writers import write_dicom_boxes
 from facetvlp.domains.medical.datasets import CXRFolderDataset
 from facetvlp.domains.medical.dicom_read import DicomReadError
 

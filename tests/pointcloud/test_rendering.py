@@ -7,12 +7,8 @@ import math
 import numpy as np
 import torch
 
-from facetvlp.domains.pointcloud.projection import (
-    MultiViewZeroShot,
-    depth_maps,
-    render_views,
-    view_rotations,
-)
+from facetvlp.domains.pointcloud.evaluators import MultiViewZeroShot
+from facetvlp.domains.pointcloud.rendering import depth_maps, render_views, view_rotations
 
 
 def test_rotations_are_proper():

@@ -4,24 +4,17 @@ In the spirit of PointCLIP V2: the cloud is seen from several directions, each v
 orthographic depth image (nearer = brighter, a z-buffer keeps the nearest point per pixel), sparse
 pixels are filled by a local max filter and softened by a small Gaussian so the image looks like
 a shaded silhouette rather than scattered dots. Rendering is batched torch and differentiable-free
-(scatter_reduce), on CPU or CUDA.
+(scatter_reduce), on CPU or CUDA. The views feed the ``MultiViewZeroShot`` evaluator
+(evaluators.py) and the image side of ULIP triplets (datasets.py).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-
-from facetvlp.core.errors import ConfigError
-from facetvlp.core.eval import metrics, plots
-from facetvlp.core.eval.encode import iterate, prompt_ensemble
-from facetvlp.core.eval.evaluators import build_part, class_prompts
-from facetvlp.core.collate import move_to
-from facetvlp.core.registry import DATASETS, EVALUATORS, KNOWLEDGE
 
 # CLIP's image normalisation; most image-text towers were trained with it or close to it
 IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -107,53 +100,3 @@ def render_training_view(points: torch.Tensor, generator: torch.Generator, size:
     azimuth = float(torch.rand((), generator=generator)) * 360.0
     views = render_views(points.unsqueeze(0), (azimuth,), elevation, size, normalise=normalise)
     return views[0, 0]
-
-
-@EVALUATORS.register_module()
-class MultiViewZeroShot:
-    """Zero-shot point cloud classification with an image-text model: each cloud is rendered
-    from several views, the view embeddings are averaged, and the class is the prompt ensemble
-    it is most similar to. The model needs an "image" and a "text" tower; no point tower."""
-
-    def __init__(self, dataset: Any, knowledge: Any = None, templates: Sequence[str] | None = None,
-                 azimuths: Sequence[float] = (0, 60, 120, 180, 240, 300), elevation: float = 20.0,
-                 image_size: int = 224, batch_size: int = 16, language: str = "en",
-                 name: str = "multiview"):
-        self.dataset = build_part(DATASETS, dataset, "eval.dataset")
-        self.knowledge = build_part(KNOWLEDGE, knowledge, "eval.knowledge") if knowledge else None
-        self.classes = list(getattr(self.dataset, "classes", []) or [])
-        if not self.classes:
-            raise ConfigError(f"{name}: dataset {type(self.dataset).__name__} has no classes")
-        self.templates, self.language, self.name = templates, language, name
-        self.azimuths, self.elevation = tuple(azimuths), elevation
-        self.image_size, self.batch_size = image_size, batch_size
-
-    @torch.no_grad()
-    def embed_points(self, model, batch: dict) -> torch.Tensor:
-        views = render_views(batch["points"], self.azimuths, self.elevation, self.image_size)
-        b, v = views.shape[:2]
-        flat = model.encode("image", {"image": views.flatten(0, 1)}).view(b, v, -1)
-        return F.normalize(flat.mean(dim=1), dim=-1)
-
-    @torch.no_grad()
-    def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
-        embeds, labels = [], []
-        for batch in iterate(self.dataset, self.batch_size):
-            if not batch["size"]:
-                continue
-            batch = move_to(batch, device)
-            embeds.append(self.embed_points(model, batch).float().cpu())
-            labels.append(batch["labels"].float().cpu())
-        prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
-        class_embeds = prompt_ensemble(model, prompts, self.classes, device)
-        probs = (torch.cat(embeds) @ class_embeds.T).softmax(-1)
-        target = torch.cat(labels).argmax(-1)
-        pred = probs.argmax(-1)
-        cm = metrics.confusion_matrix(pred, target, len(self.classes))
-        plots.plot_confusion(cm, self.classes, Path(out_dir) / f"{self.name}_confusion.png")
-        return {
-            f"{self.name}/top1": metrics.top1(probs, target),
-            f"{self.name}/balanced_accuracy": metrics.balanced_accuracy(pred, target,
-                                                                        len(self.classes)),
-            f"{self.name}/n": int(len(target)),
-        }
