@@ -8,7 +8,8 @@ shared attribute vocabulary (QueryLoss) and prompts unseen classes with their at
 "combined" trains both losses, prompts unseen classes with attributes and seen ones with names
 and descriptions. Splits:
 A (desk, night_stand, sofa held out), B (bathtub, monitor, toilet), C (bed, monitor, toilet, drawn
-at random). Each run trains from scratch with `facetvlp train ... --set engine.seed=S` into
+at random), D (bed, sofa, toilet) and E (bathtub, chair, monitor), both drawn at random too
+(random.Random(2027) / (2028), the draw of C with the next seeds) and committed before any run. Each run trains from scratch with `facetvlp train ... --set engine.seed=S` into
 work_dirs/3d/sweep/ and the table gives mean and standard deviation over seeds of its metrics.json.
 Balanced accuracy is the figure to read against chance (1/3 on the unseen classes, whatever the
 class sizes); top-1 is shown with the majority-class baseline of the same images.
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SPLITS = {"A": "", "B": "_splitb", "C": "_splitc"}
+SPLITS = {"A": "", "B": "_splitb", "C": "_splitc", "D": "_splitd", "E": "_splite"}
 COLUMNS = ("unseen/top1", "unseen/majority_baseline", "unseen/balanced_accuracy", "unseen/macro_auc",
            "seen_val/top1", "all10_val/balanced_accuracy")
 

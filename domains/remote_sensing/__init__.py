@@ -13,7 +13,7 @@ with extra_guard("remote_sensing"):
 
 defer_types("remote_sensing", (
     "geotiff", "samplers", "scene_dataset", "writers",  # GeoTIFF reading, samplers, scene/tile datasets, writers
-    "caption_dataset", "knowledge", "pairs",  # OSM captions, pairs, caption datasets, scene knowledge
+    "caption_dataset", "knowledge", "knowledge_dataset", "pairs",  # OSM captions, pairs, caption datasets, scene knowledge
     "colour_mask_dataset", "seg_dataset", "seg_labels",  # segmentation: label rasters, footprints, colour masks
     "box_dataset",  # grounding: footprint boxes on chips
 ))

@@ -40,10 +40,20 @@ def evaluators(path: Path) -> dict:
     return {e["name"]: e for _, e in evaluator_configs(load_config(path).eval)}
 
 
-def test_zero_shot_configs_cover_three_recipes_on_three_splits():
-    assert len(ZERO_SHOT) == 9
+def test_zero_shot_configs_cover_three_recipes_on_five_splits():
+    assert len(ZERO_SHOT) == 15
     splits = {tuple(sorted(evaluators(p)["unseen"]["dataset"]["classes"])) for p in ZERO_SHOT}
-    assert len(splits) == 3
+    assert len(splits) == 5
+    # C, D and E are the random draws their configs name
+    import random
+
+    classes = ["bathtub", "bed", "chair", "desk", "dresser", "monitor", "night_stand", "sofa",
+               "table", "toilet"]  # ModelNet10, sorted
+    for letter, seed in (("c", 2026), ("d", 2027), ("e", 2028)):
+        for recipe in ("zeroshot", "attributes", "combined"):
+            path = REPO / f"configs/3d/ulip_pointbert_minilm_{recipe}_cpu_split{letter}.py"
+            assert evaluators(path)["unseen"]["dataset"]["classes"] == sorted(
+                random.Random(seed).sample(classes, 3))
 
 
 @pytest.mark.parametrize("path", ZERO_SHOT, ids=[p.stem for p in ZERO_SHOT])
