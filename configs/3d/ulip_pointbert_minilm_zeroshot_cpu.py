@@ -13,6 +13,8 @@ _seen = ["bathtub", "bed", "chair", "dresser", "monitor", "table", "toilet"]
 _knowledge = dict(type="ShapeKnowledge", kind="object", descriptions=True, prompts="both")
 # unseen classes are prompted with their geometric descriptions only (see knowledge.py for why)
 _describe = dict(_knowledge, prompts="describe")
+# the class-name baseline every recipe is also scored with on the unseen classes (issue 15)
+_names = dict(_knowledge, prompts="name")
 
 model = dict(
     type="ContrastiveModel",
@@ -46,6 +48,8 @@ eval = dict(
                   dataset=dict(_eval_dataset, classes=_seen, split="val")),
     all10_val=dict(type="ZeroShotClassification", modality="points", knowledge=_knowledge,
                    dataset=dict(_eval_dataset, classes=_seen + _unseen, split="val")),
+    unseen_names=dict(type="ZeroShotClassification", modality="points", knowledge=_names,
+                      dataset=dict(_eval_dataset, classes=_unseen, split="all")),
 )
 optim = dict(lr=1e-3, weight_decay=0.05)
 schedule = dict(max_steps=300, warmup_steps=30)

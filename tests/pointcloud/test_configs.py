@@ -33,15 +33,15 @@ def test_config_builds(path, shared_data, monkeypatch):
 
 ZERO_SHOT = sorted(p for p in CONFIGS if p.stem.startswith(
     ("ulip_pointbert_minilm_zeroshot_cpu", "ulip_pointbert_minilm_attributes_cpu",
-     "ulip_pointbert_minilm_combined_cpu")))
+     "ulip_pointbert_minilm_combined_cpu", "ulip_pointbert_minilm_names_cpu")))
 
 
 def evaluators(path: Path) -> dict:
     return {e["name"]: e for _, e in evaluator_configs(load_config(path).eval)}
 
 
-def test_zero_shot_configs_cover_three_recipes_on_five_splits():
-    assert len(ZERO_SHOT) == 15
+def test_zero_shot_configs_cover_four_recipes_on_five_splits():
+    assert len(ZERO_SHOT) == 20
     splits = {tuple(sorted(evaluators(p)["unseen"]["dataset"]["classes"])) for p in ZERO_SHOT}
     assert len(splits) == 5
     # C, D and E are the random draws their configs name
@@ -50,7 +50,7 @@ def test_zero_shot_configs_cover_three_recipes_on_five_splits():
     classes = ["bathtub", "bed", "chair", "desk", "dresser", "monitor", "night_stand", "sofa",
                "table", "toilet"]  # ModelNet10, sorted
     for letter, seed in (("c", 2026), ("d", 2027), ("e", 2028)):
-        for recipe in ("zeroshot", "attributes", "combined"):
+        for recipe in ("zeroshot", "attributes", "combined", "names"):
             path = REPO / f"configs/3d/ulip_pointbert_minilm_{recipe}_cpu_split{letter}.py"
             assert evaluators(path)["unseen"]["dataset"]["classes"] == sorted(
                 random.Random(seed).sample(classes, 3))
@@ -60,14 +60,20 @@ def test_zero_shot_configs_cover_three_recipes_on_five_splits():
 def test_zero_shot_splits_hold_classes_out(path):
     cfg = load_config(path)
     found = evaluators(path)
-    assert list(found) == ["unseen", "seen_val", "all10_val"]
+    assert list(found) == ["unseen", "seen_val", "all10_val", "unseen_names"]
     unseen = set(found["unseen"]["dataset"]["classes"])
     seen = set(cfg.train_data.dataset.classes)
     assert len(unseen) == 3 and not unseen & seen
     assert set(found["seen_val"]["dataset"]["classes"]) == seen
     assert set(found["all10_val"]["dataset"]["classes"]) == seen | unseen
-    # unseen classes are prompted from knowledge the training taught, never by name alone
+    # "unseen" prompts from knowledge, never by name alone; "unseen_names" is the name baseline
+    # on the same classes, so every run is scored both ways
     assert found["unseen"]["knowledge"]["prompts"] in ("describe", "attributes")
+    assert found["unseen_names"]["knowledge"]["prompts"] == "name"
+    assert found["unseen_names"]["dataset"]["classes"] == found["unseen"]["dataset"]["classes"]
+    # the names recipe learns from class names alone: no shape descriptions in its captions
+    taught = cfg.train_data.dataset.knowledge
+    assert taught["descriptions"] is (not path.stem.startswith("ulip_pointbert_minilm_names"))
 
 
 def test_ulip_trimodal_config_freezes_the_image_text_teacher(tmp_path):
