@@ -7,7 +7,7 @@ plots into ``out_dir``. Metric names are prefixed with the evaluator's `name`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -44,14 +44,27 @@ def class_prompts(knowledge, classes: Sequence[str], templates, language: str) -
 
 @EVALUATORS.register_module()
 class ZeroShotClassification:
-    """Classify by similarity to class prompt ensembles; single- or multi-label."""
+    """Classify by similarity to class prompt ensembles; single- or multi-label.
+
+    The prompts come from ``knowledge``, else from ``templates`` filled with the class names, else
+    from ``prompts``: ``{class: [texts]}`` used as written (hand-written prompts, e.g. a peer's).
+    """
 
     def __init__(self, dataset: Any, knowledge: Any = None, templates: Sequence[str] | None = None,
                  modality: str = "image", multilabel: bool = False, language: str = "en",
                  batch_size: int = 64, num_workers: int = 0, name: str | None = None,
-                 use_negatives: bool = True, max_unknown_token_share: float = MAX_UNKNOWN_TOKEN_SHARE):
+                 use_negatives: bool = True, max_unknown_token_share: float = MAX_UNKNOWN_TOKEN_SHARE,
+                 prompts: Mapping[str, Sequence[str]] | None = None):
         self.dataset, self.knowledge, self.classes = classified_dataset(
             dataset, knowledge, "ZeroShotClassification")
+        if prompts is not None:
+            if knowledge is not None or templates is not None:
+                raise ConfigError("give prompts, or knowledge / templates to make them, not both",
+                                  key="prompts")
+            if set(prompts) != set(self.classes) or not all(prompts.values()):
+                raise ConfigError(f"must give texts for exactly the dataset's classes {self.classes}, "
+                                  f"got {sorted(prompts)}", key="prompts")
+        self.prompts = {c: list(prompts[c]) for c in self.classes} if prompts is not None else None
         self.templates, self.modality, self.multilabel = templates, modality, multilabel
         self.language, self.batch_size, self.num_workers = language, batch_size, num_workers
         self.name = name or ("zeroshot" if language == "en" else f"zeroshot_{language}")
@@ -59,7 +72,7 @@ class ZeroShotClassification:
         self.max_unknown_token_share = max_unknown_token_share
 
     def __call__(self, model, device, out_dir: Path) -> dict[str, float]:
-        prompts = class_prompts(self.knowledge, self.classes, self.templates, self.language)
+        prompts = self.prompts or class_prompts(self.knowledge, self.classes, self.templates, self.language)
         # before any image is embedded: prompts the text tower cannot read would score nothing
         share = check_language_coverage(model, [p for ps in prompts.values() for p in ps], self.language,
                                         self.max_unknown_token_share, what=f"{self.name} prompts")
@@ -104,6 +117,8 @@ class ZeroShotClassification:
         if present.all() and len(self.classes) >= 2:
             per_class = metrics.roc_auc(probs, labels)
             result[f"{n}/macro_auc"] = float(per_class.nanmean())
+            for name, auc in zip(self.classes, per_class.tolist()):  # one class against the rest
+                result[f"{n}/auc/{name}"] = auc
         cm = metrics.confusion_matrix(pred, target, len(self.classes))
         plots.plot_confusion(cm, self.classes, out_dir / f"{n}_confusion.png")
         return result
