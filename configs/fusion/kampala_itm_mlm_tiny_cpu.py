@@ -35,11 +35,13 @@ train_data = dict(
     batch_size=32,
     num_workers=0,
 )
-eval = [
-    dict(type="Retrieval", name="kampala_heldout_retrieval", itm_top_k=10,
-         dataset=dict(type="OSMCaptionPairs", scenes=_kampala + "/chips/OAM-123844[89]-*-21.tif",
-                      tile_size=128, languages=["en"], image_size=_image_size, **_osm)),
-]
+# a dict, not a list: the CLIP-only baseline changes one field of it
+eval = dict(
+    kampala_heldout_retrieval=dict(
+        type="Retrieval", itm_top_k=10,
+        dataset=dict(type="OSMCaptionPairs", scenes=_kampala + "/chips/OAM-123844[89]-*-21.tif",
+                     tile_size=128, languages=["en"], image_size=_image_size, **_osm)),
+)
 optim = dict(lr=1e-3, weight_decay=0.05)
 schedule = dict(max_steps=50, warmup_steps=5)
 # one thread: on a shared 2-core machine two threads per process mostly wait on each other
