@@ -80,8 +80,9 @@ class ShapeKnowledge:
 
     def templates(self, language: str = "en") -> list[str]:
         table = self.data["templates" if self.kind == "object" else "lidar_templates"]
-        if language not in table:
-            raise KeyError(f"no {self.kind} templates in language '{language}' ({sorted(table)})")
+        if language not in table:  # the shape knowledge is written in English only (docs/pointcloud.md)
+            raise ConfigError(f"ShapeKnowledge has {self.kind} prompts in {', '.join(sorted(table))} only, "
+                              f"not {language!r}", key="language")
         return table[language]
 
     def facets(self, concept: str) -> dict[str, list[str]]:

@@ -53,6 +53,17 @@ def test_prompt_styles_and_fallback():
         ShapeKnowledge(prompts="poetic")
 
 
+@pytest.mark.parametrize("kind", ["object", "lidar"])
+def test_other_languages_are_refused_by_name_not_filled_with_english(kind):
+    # the shape knowledge exists in English only (the fallback docs/pointcloud.md lists): a German
+    # evaluation must stop with the languages there are, never silently prompt in English
+    kb = ShapeKnowledge(kind=kind)
+    with pytest.raises(ConfigError, match="in en only, not 'de'"):
+        kb.class_prompts(["chair" if kind == "object" else "ground"], language="de")
+    with pytest.raises(ConfigError, match="in en only, not 'de'"):
+        kb.sample_texts("chair" if kind == "object" else "ground", language="de")
+
+
 def test_facets_and_sample_texts():
     kb = ShapeKnowledge()
     facets = kb.facets("desk")
