@@ -74,6 +74,32 @@ def main() -> None:
             rows = [m for (r, s, _), m in zip(jobs, results) if (r, s) == (recipe, split)]
             cells = [cell([m[c] for m in rows]) for c in COLUMNS]
             print(f"| {recipe} | {split} | {len(rows)} | {' | '.join(cells)} |")
+    for knowledge in ("zeroshot", "combined"):
+        if {knowledge, "names"} <= set(args.recipes):
+            paired(knowledge, args.splits, {job: m for job, m in zip(jobs, results)})
+
+
+def paired(knowledge: str, splits: list[str], results: dict) -> None:
+    """Knowledge against names, each recipe with its own prompts (the names recipe's are the
+    class names: its "unseen_names" scores), per split and as the mean of the split means."""
+    own = {knowledge: "unseen", "names": "unseen_names"}
+    metrics = ("top1", "balanced_accuracy", "macro_auc")
+    print(f"\n| split | seeds | chance (bal. acc.) | majority share | "
+          + " | ".join(f"{r} {m}" for m in metrics for r in (knowledge, "names")) + " |")
+    print("|---|---|---|---|" + "---|" * (2 * len(metrics)))
+    split_means = {(r, m): [] for r in own for m in metrics}
+    for split in splits:
+        runs = {r: [v for (rr, ss, _), v in results.items() if (rr, ss) == (r, split)] for r in own}
+        cells = []
+        for m in metrics:
+            for r in own:
+                values = [v[f"{own[r]}/{m}"] for v in runs[r]]
+                split_means[(r, m)].append(statistics.mean(values))
+                cells.append(cell(values))
+        majority = runs[knowledge][0]["unseen/majority_baseline"]
+        print(f"| {split} | {len(runs[knowledge])} | 0.333 | {majority:.3f} | {' | '.join(cells)} |")
+    cells = [cell(split_means[(r, m)]) for m in metrics for r in own]
+    print(f"| mean of {''.join(splits)} | - | 0.333 | - | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
