@@ -19,7 +19,8 @@ number of steps, AdamW lr 1e-3 / wd 0.05, 10 % warmup then cosine:
 To find out what separates the faceted recipe from open_clip, three ablations change one thing
 each in the faceted recipe: "faceted_clip_loss" (CLIPLoss instead of multi-positive targets),
 "faceted_text_proj" (a trainable linear text projection, as open_clip has) and
-"faceted_appearance" (the radiographic-appearance facet only).
+"faceted_appearance" (the radiographic-appearance facet only); "faceted_appearance_text_proj"
+combines the last two.
 
 Every model is scored on the held-apart validation split with three prompt sets - label prompts
 ("a chest x-ray showing {}"), the knowledge-expanded prompts of CXRKnowledge, and open_clip's
@@ -76,9 +77,12 @@ FACETVLP_RECIPES = {
     "faceted_clip_loss": (FACETED, ["loss.type=CLIPLoss"]),
     "faceted_text_proj": (FACETED, ["model.proj.text=linear"]),
     "faceted_appearance": (FACETED, ["train_data.dataset.facets=['appearance']"]),
+    # the two changes that each closed part of the gap, together
+    "faceted_appearance_text_proj": (FACETED, ["train_data.dataset.facets=['appearance']",
+                                               "model.proj.text=linear"]),
 }
 RECIPES = ["faceted", "label_prompt", "open_clip", "faceted_clip_loss", "faceted_text_proj",
-           "faceted_appearance"]
+           "faceted_appearance", "faceted_appearance_text_proj"]
 
 
 def tb_manifest(out: Path) -> Path:
